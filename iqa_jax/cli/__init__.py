@@ -1,0 +1,42 @@
+"""The `iqa-jax` command line: one module per subcommand.
+
+  iqa-jax --version
+  iqa-jax evaluate --pred P.csv --mos M.csv [--fit 4pl|5pl|none] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from iqa_jax._version import __version__
+from iqa_jax.cli import evaluate
+
+__all__ = ["main", "build_parser"]
+
+_SUBCOMMANDS = (evaluate,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog="iqa-jax",
+      description="Image quality assessment in JAX (see README.md).")
+  parser.add_argument("--version", action="version",
+                      version=f"iqa-jax {__version__}")
+  sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+  for module in _SUBCOMMANDS:
+    module.add_parser(sub)
+  return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = build_parser()
+  args = parser.parse_args(argv)
+  if args.command is None:
+    parser.print_help(sys.stderr)
+    return 2
+  return args.run(args, parser)
+
+
+if __name__ == "__main__":
+  sys.exit(main())

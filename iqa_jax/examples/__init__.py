@@ -1,0 +1,1 @@
+"""Small bundled example files (synthetic; see README.md in this folder)."""

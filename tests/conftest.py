@@ -1,0 +1,39 @@
+"""Test set-up: 8 simulated CPU devices, and access to ../shared when present.
+
+XLA reads the device count when JAX's CPU backend starts, so it is set here,
+before any test imports JAX. Multi-device code is then tested on CPU exactly as
+it runs on 8 accelerators.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+_flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "",
+                os.environ.get("XLA_FLAGS", ""))
+os.environ["XLA_FLAGS"] = (
+    _flags + " --xla_force_host_platform_device_count=8").strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+# The project's shared material (data, reference values); absent for users.
+SHARED = Path(os.environ.get(
+    "IQA_JAX_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+
+
+@pytest.fixture
+def shared() -> Path:
+  """The ../shared folder; skips the test when it is absent."""
+  if not SHARED.is_dir():
+    pytest.skip(f"{SHARED} is absent (project-internal material)")
+  return SHARED
+
+
+@pytest.fixture
+def livec_mos(shared) -> Path:
+  path = shared / "data" / "livec" / "mos.csv"
+  if not path.is_file():
+    pytest.skip(f"{path} is absent")
+  return path
