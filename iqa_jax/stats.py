@@ -92,7 +92,7 @@ def _constant_reason(x, y, names) -> str | None:
 
 def _undefined(stat: str, reason: str) -> float:
   warnings.warn(f"{stat}: {reason}; returning NaN.", UndefinedStatisticWarning,
-                stacklevel=3)
+                stacklevel=4)
   return math.nan
 
 
@@ -111,16 +111,20 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
 # Correlations and errors.
 
 
+def _correlation(name: str, x, y, fn) -> float:
+  x, y = _as_pair(x, y)
+  reason = _constant_reason(x, y, ("x", "y"))
+  if reason:
+    return _undefined(name, reason)
+  return fn(x, y)
+
+
 def plcc(x, y) -> float:
   """Pearson linear correlation coefficient of two 1-D arrays (no fitting).
 
   Returns NaN with an `UndefinedStatisticWarning` when either input is constant.
   """
-  x, y = _as_pair(x, y)
-  reason = _constant_reason(x, y, ("x", "y"))
-  if reason:
-    return _undefined("plcc", reason)
-  return _pearson(x, y)
+  return _correlation("plcc", x, y, _pearson)
 
 
 def srcc(x, y) -> float:
@@ -128,24 +132,18 @@ def srcc(x, y) -> float:
 
   Returns NaN with an `UndefinedStatisticWarning` when either input is constant.
   """
-  x, y = _as_pair(x, y)
-  reason = _constant_reason(x, y, ("x", "y"))
-  if reason:
-    return _undefined("srcc", reason)
-  return _pearson(scipy.stats.rankdata(x), scipy.stats.rankdata(y))
+  return _correlation("srcc", x, y, lambda a, b: _pearson(
+      scipy.stats.rankdata(a), scipy.stats.rankdata(b)))
 
 
 def krcc(x, y) -> float:
   """Kendall rank correlation, tau-b (corrected for ties in both inputs).
 
   Returns NaN with an `UndefinedStatisticWarning` when either input is constant.
+  SciPy's O(n log n) tau-b does the work.
   """
-  x, y = _as_pair(x, y)
-  reason = _constant_reason(x, y, ("x", "y"))
-  if reason:
-    return _undefined("krcc", reason)
-  # SciPy's O(n log n) implementation of tau-b; nothing to add to it.
-  return float(scipy.stats.kendalltau(x, y, variant="b").statistic)
+  return _correlation("krcc", x, y, lambda a, b: float(
+      scipy.stats.kendalltau(a, b, variant="b").statistic))
 
 
 def rmse(x, y) -> float:
