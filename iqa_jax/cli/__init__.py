@@ -2,6 +2,8 @@
 
   iqa-jax --version
   iqa-jax evaluate --pred P.csv --mos M.csv [--fit 4pl|5pl|none] [--json]
+  iqa-jax datasets list
+  iqa-jax datasets prepare NAME --manual-dir DIR [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ import argparse
 import sys
 
 from iqa_jax._version import __version__
-from iqa_jax.cli import evaluate
+from iqa_jax.cli import datasets, evaluate
 
 __all__ = ["main", "build_parser"]
 
-_SUBCOMMANDS = (evaluate,)
+_SUBCOMMANDS = (evaluate, datasets)
 
 
 def build_parser() -> argparse.ArgumentParser:
