@@ -1,0 +1,122 @@
+"""Residual scores for many images at once, sharded over all devices.
+
+  res = residual_scores_batch(E)        # E (B, n, d) -> batched SolverResult
+  out = score_images([E1, E2, ...])     # ragged: grouped by shape
+
+Images of equal patch count are stacked and `jax.vmap`-ed through one jitted
+function per (shape, configuration); the batch is sharded across the devices
+of a 1-D mesh (images split across devices, nothing communicated). Padding
+patches with a mask would change S, Z and the solution, so ragged sets are
+grouped by shape instead (exact), and each group is padded to a multiple of
+the device count by repeating its last image (the copies are dropped).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from iqa_jax.selection import residual
+from iqa_jax.selection.solver import SolverResult
+
+__all__ = ["data_mesh", "residual_scores_batch", "score_images"]
+
+_STATIC = ("distance", "kernel", "h", "max_iter", "fixed_iterations", "r_step",
+           "normalise", "variant")
+_DEFAULTS = dict(distance="euclidean", kernel=None, h=10, max_iter=50,
+                 fixed_iterations=False, r_step="irls", normalise=None,
+                 variant="paper", alpha=0.1, beta=0.1, tol=1e-6, eps=1e-8)
+
+
+def data_mesh(devices=None) -> jax.sharding.Mesh:
+  """A 1-D mesh with axis "data" over `devices` (default: all)."""
+  devices = list(devices if devices is not None else jax.devices())
+  return jax.sharding.Mesh(np.asarray(devices), ("data",))
+
+
+@functools.lru_cache(maxsize=64)
+def _batched_fn(mesh, static_items):
+  static = dict(static_items)
+  inner = functools.partial(residual._scores, **static)  # pylint: disable=protected-access
+  fn = jax.vmap(inner, in_axes=(0, 0, None, None, None, None))
+  batch = NamedSharding(mesh, P("data"))
+  return jax.jit(fn, in_shardings=(batch, batch, None, None, None, None),
+                 out_shardings=batch)
+
+
+def residual_scores_batch(embeddings, *, key: jax.Array | None = None,
+                          mesh: jax.sharding.Mesh | None = None,
+                          **options) -> SolverResult:
+  """`residual.residual_scores` for a stack of images E (B, n, d).
+
+  Options are those of `residual.residual_scores`. With
+  `variant="authors_code"` image b uses `fold_in(key, b)`.
+
+  Returns:
+    A `SolverResult` whose fields have a leading batch axis B.
+  """
+  unknown = set(options) - set(_DEFAULTS)
+  if unknown:
+    raise TypeError(f"unknown option(s) {sorted(unknown)}; known: "
+                    f"{sorted(_DEFAULTS)}.")
+  opts = {**_DEFAULTS, **options}
+  e = np.asarray(embeddings) if not isinstance(embeddings, jax.Array) \
+      else embeddings
+  if e.ndim != 3:
+    raise ValueError(f"embeddings must be (B, n, d), got shape {e.shape}.")
+  residual.check_embeddings(e[0], h=opts["h"])
+  if not np.all(np.isfinite(np.asarray(e))):
+    raise ValueError("embeddings contain NaN/inf; fix them first.")
+  if opts["variant"] == "authors_code" and key is None:
+    raise ValueError("variant='authors_code' needs key=.")
+  mesh = mesh if mesh is not None else data_mesh()
+  b = e.shape[0]
+  pad = (-b) % mesh.size
+  e = jnp.asarray(e)
+  if not jnp.issubdtype(e.dtype, jnp.floating):
+    e = e.astype(jnp.float32)
+  if pad:
+    e = jnp.concatenate([e, jnp.repeat(e[-1:], pad, axis=0)])
+  base = key if key is not None else jax.random.key(0)
+  keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(b + pad))
+  fn = _batched_fn(mesh, tuple((k, opts[k]) for k in _STATIC))
+  out = fn(e, keys, opts["alpha"], opts["beta"], opts["tol"], opts["eps"])
+  return jax.tree.map(lambda x: x[:b], out)
+
+
+def score_images(embeddings: Sequence, *, key: jax.Array | None = None,
+                 mesh: jax.sharding.Mesh | None = None, chunk: int = 256,
+                 progress: bool = False, **options) -> list[SolverResult]:
+  """Residual scores of a ragged list of images, in the input order.
+
+  Images are grouped by shape and scored `chunk` at a time (bounding memory);
+  `progress` shows a progress bar over images.
+  """
+  groups: dict[tuple, list[int]] = {}
+  for i, e in enumerate(embeddings):
+    groups.setdefault(tuple(np.shape(e)), []).append(i)
+  out: list[SolverResult | None] = [None] * len(embeddings)
+  bar = None
+  if progress:
+    from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+    bar = tqdm(total=len(embeddings), desc="selection", unit="image")
+  for idx in groups.values():
+    for start in range(0, len(idx), chunk):
+      part = idx[start:start + chunk]
+      sub_key = None if key is None else jax.random.fold_in(key, part[0])
+      res = residual_scores_batch(np.stack([embeddings[i] for i in part]),
+                                  key=sub_key, mesh=mesh, **options)
+      res = jax.device_get(res)
+      for j, i in enumerate(part):
+        out[i] = jax.tree.map(lambda x, j=j: x[j], res)
+      if bar is not None:
+        bar.update(len(part))
+  if bar is not None:
+    bar.close()
+  return out
