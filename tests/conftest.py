@@ -23,7 +23,7 @@ SHARED = Path(os.environ.get(
     "IQA_JAX_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared() -> Path:
   """The ../shared folder; skips the test when it is absent."""
   if not SHARED.is_dir():
@@ -31,7 +31,7 @@ def shared() -> Path:
   return SHARED
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def livec_mos(shared) -> Path:
   path = shared / "data" / "livec" / "mos.csv"
   if not path.is_file():

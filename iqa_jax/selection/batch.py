@@ -4,8 +4,9 @@
   out = score_images([E1, E2, ...])     # ragged: grouped by shape
 
 Images of equal patch count are stacked and `jax.vmap`-ed through one jitted
-function per (shape, configuration); the batch is sharded across the devices
-of a 1-D mesh (images split across devices, nothing communicated). Padding
+function per (shape, configuration); the batch is split across the devices
+of a 1-D mesh with `jax.shard_map` (each device solves its own images,
+nothing is communicated). Padding
 patches with a mask would change S, Z and the solution, so ragged sets are
 grouped by shape instead (exact), and each group is padded to a multiple of
 the device count by repeating its last image (the copies are dropped).
@@ -42,12 +43,22 @@ def data_mesh(devices=None) -> jax.sharding.Mesh:
 
 @functools.lru_cache(maxsize=64)
 def _batched_fn(mesh, static_items):
+  """vmap over the local images of each device, under `shard_map`.
+
+  Each device runs its own loops on its own shard: the solver's
+  data-dependent `while_loop` and the LAPACK custom calls then need no
+  cross-device communication (plain jit would all-reduce the loop predicate
+  at every iteration, or gather the batch around the decompositions).
+  """
   static = dict(static_items)
   inner = functools.partial(residual._scores, **static)  # pylint: disable=protected-access
-  fn = jax.vmap(inner, in_axes=(0, 0, None, None, None, None))
-  batch = NamedSharding(mesh, P("data"))
-  return jax.jit(fn, in_shardings=(batch, batch, None, None, None, None),
-                 out_shardings=batch)
+  local = jax.vmap(inner, in_axes=(0, 0, None, None, None, None))
+  # check_vma=False: the loops' fresh carries (counters, flags) are per
+  # device by construction.
+  fn = jax.shard_map(local, mesh=mesh,
+                     in_specs=(P("data"), P("data"), P(), P(), P(), P()),
+                     out_specs=P("data"), check_vma=False)
+  return jax.jit(fn)
 
 
 def residual_scores_batch(embeddings, *, key: jax.Array | None = None,
@@ -85,6 +96,10 @@ def residual_scores_batch(embeddings, *, key: jax.Array | None = None,
     e = jnp.concatenate([e, jnp.repeat(e[-1:], pad, axis=0)])
   base = key if key is not None else jax.random.key(0)
   keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(b + pad))
+  # Place the inputs on their shards explicitly: letting jit reshard a
+  # reused single-device array has hung JAX's multi-device CPU runtime.
+  sharding = NamedSharding(mesh, P("data"))
+  e, keys = jax.device_put((e, keys), sharding)
   fn = _batched_fn(mesh, tuple((k, opts[k]) for k in _STATIC))
   out = fn(e, keys, opts["alpha"], opts["beta"], opts["tol"], opts["eps"])
   return jax.tree.map(lambda x: x[:b], out)

@@ -69,7 +69,7 @@ class SolverResult(NamedTuple):
   n_iter: jax.Array
 
 
-def _w_step(e, t, dinv, alpha):
+def _w_step(e, et, t, dinv, alpha):
   """argmin_W ||E W - T||^2 + alpha tr(W^T D W), D = diag(1 / dinv).
 
   Returns (W, E W - T). With n <= d the misfit comes out of the push-through
@@ -81,9 +81,9 @@ def _w_step(e, t, dinv, alpha):
     k = jnp.matmul(e * dinv[None, :], e.T, precision=_HI)
     k = k + alpha * jnp.eye(n, dtype=e.dtype)
     c = cho_solve(cho_factor(k), t)
-    return dinv[:, None] * jnp.matmul(e.T, c, precision=_HI), -alpha * c
-  m = jnp.matmul(e.T, e, precision=_HI) + jnp.diag(alpha / dinv)
-  w = cho_solve(cho_factor(m), jnp.matmul(e.T, t, precision=_HI))
+    return dinv[:, None] * jnp.matmul(et, c, precision=_HI), -alpha * c
+  m = jnp.matmul(et, e, precision=_HI) + jnp.diag(alpha / dinv)
+  w = cho_solve(cho_factor(m), jnp.matmul(et, t, precision=_HI))
   return w, jnp.matmul(e, w, precision=_HI) - t
 
 
@@ -125,7 +125,11 @@ def solve(e: jax.Array, z: jax.Array, *, alpha: float = 0.1,
     raise ValueError(f"r_step must be 'irls' or 'prox', got {r_step!r}.")
   dtype = e.dtype
   d = e.shape[1]
-  w0, rt0 = _w_step(e, z, jnp.ones((d,), dtype), alpha)  # ridge start
+  # E^T laid out once: XLA's CPU dot is several times faster on a (d, n)
+  # operand than on a transposed view of E.
+  # (The barrier keeps XLA from folding the transpose back into the dot.)
+  et = jax.lax.optimization_barrier(jnp.transpose(e))
+  w0, rt0 = _w_step(e, et, z, jnp.ones((d,), dtype), alpha)  # ridge start
   # rt0 = E W0 - Z is R0^T (n, h); the misfit of Eq. 7 at the start is 0.
   eps_w = eps * _rms_scale(w0)
   eps_r = eps * _rms_scale(rt0)
@@ -144,7 +148,7 @@ def solve(e: jax.Array, z: jax.Array, *, alpha: float = 0.1,
 
   def step(w, rt):
     dinv = 2.0 * _smooth(jnp.sum(w * w, axis=1), eps_w)   # 1 / D_W
-    w, resid = _w_step(e, z + rt, dinv, alpha)              # Eq. 9
+    w, resid = _w_step(e, et, z + rt, dinv, alpha)          # Eq. 9
     a = resid + rt                                          # E W - Z
     if r_step == "irls":
       d_r = 1.0 / (2.0 * _smooth(jnp.sum(rt * rt, axis=1), eps_r))

