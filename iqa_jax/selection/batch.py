@@ -23,6 +23,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from iqa_jax import _threads
 from iqa_jax.selection import residual
 from iqa_jax.selection.solver import SolverResult
 
@@ -101,7 +102,9 @@ def residual_scores_batch(embeddings, *, key: jax.Array | None = None,
   sharding = NamedSharding(mesh, P("data"))
   e, keys = jax.device_put((e, keys), sharding)
   fn = _batched_fn(mesh, tuple((k, opts[k]) for k in _STATIC))
-  out = fn(e, keys, opts["alpha"], opts["beta"], opts["tol"], opts["eps"])
+  with _threads.lapack_single_thread():
+    out = jax.block_until_ready(
+        fn(e, keys, opts["alpha"], opts["beta"], opts["tol"], opts["eps"]))
   return jax.tree.map(lambda x: x[:b], out)
 
 

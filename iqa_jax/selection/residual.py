@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from iqa_jax import _threads
 from iqa_jax.selection import authors_code
 from iqa_jax.selection import similarity as sim
 from iqa_jax.selection.solver import SolverResult, solve
@@ -170,10 +171,15 @@ def residual_scores(embeddings, *, key: jax.Array | None = None,
     e = e.astype(jnp.float32)
   if key is None:
     key = jax.random.key(0)
-  return _scores(e, key, alpha, beta, tol, eps, distance=distance,
-                 kernel=kernel, h=h, max_iter=max_iter,
-                 fixed_iterations=fixed_iterations, r_step=r_step,
-                 normalise=normalise, variant=variant)
+  run = functools.partial(
+      _scores, e, key, alpha, beta, tol, eps, distance=distance,
+      kernel=kernel, h=h, max_iter=max_iter,
+      fixed_iterations=fixed_iterations, r_step=r_step, normalise=normalise,
+      variant=variant)
+  if not _is_concrete(e):  # called under a transformation: just trace
+    return run()
+  with _threads.lapack_single_thread():
+    return jax.block_until_ready(run())
 
 
 def select(key: jax.Array | None = None, *, embeddings=None, patches=None,

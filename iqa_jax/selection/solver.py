@@ -29,10 +29,12 @@ Departures from Algorithm 1 as printed, and why:
   which needs no reweighting (the recorded objective then uses the exact
   l2,1 norm of R).
 
-Cost per iteration with n <= d, through the push-through identity
+Cost per iteration through the push-through identity
 (E^T E + alpha D)^-1 E^T = D^-1 E^T (E D^-1 E^T + alpha I_n)^-1 and a Cholesky
-solve of an n x n system: O(n^2 d + n^3 + n d h). With n > d the d x d system
-is solved directly: O(n d^2 + d^3). Never a d x d inverse when n < d.
+solve of an n x n system: O(n^2 d + n^3 + n d h). When n is close to or above
+d the d x d system (E^T E formed once) is cheaper: O(d^3 + n d h) per
+iteration; the cheaper of the two is chosen from the shapes. With n << d,
+never a d x d system.
 
 The irrelevance score of patch j is ||R(:, j)||_2 (Sec. III-E).
 """
@@ -69,20 +71,27 @@ class SolverResult(NamedTuple):
   n_iter: jax.Array
 
 
-def _w_step(e, et, t, dinv, alpha):
+def _push_through(n: int, d: int) -> bool:
+  """Whether the n x n push-through system is cheaper than the d x d one."""
+  return n * n * d + n**3 / 3 < d**3 / 3
+
+
+def _w_step(e, et, gram, t, dinv, alpha):
   """argmin_W ||E W - T||^2 + alpha tr(W^T D W), D = diag(1 / dinv).
 
-  Returns (W, E W - T). With n <= d the misfit comes out of the push-through
-  form without cancellation: E W = (K - alpha I) c with K c = T, so
-  E W - T = -alpha c, accurate even when E W and T agree to many digits.
+  Returns (W, E W - T). Through the n x n push-through system when that is
+  cheaper (`gram` is None): the misfit then comes out without cancellation,
+  E W = (K - alpha I) c with K c = T, so E W - T = -alpha c, accurate even
+  when E W and T agree to many digits. Otherwise through the d x d system
+  with the precomputed `gram` = E^T E.
   """
-  n, d = e.shape
-  if n <= d:
-    k = jnp.matmul(e * dinv[None, :], e.T, precision=_HI)
+  n = e.shape[0]
+  if gram is None:
+    k = jnp.einsum("nd,d,md->nm", e, dinv, e, precision=_HI)
     k = k + alpha * jnp.eye(n, dtype=e.dtype)
     c = cho_solve(cho_factor(k), t)
     return dinv[:, None] * jnp.matmul(et, c, precision=_HI), -alpha * c
-  m = jnp.matmul(et, e, precision=_HI) + jnp.diag(alpha / dinv)
+  m = gram + jnp.diag(alpha / dinv)
   w = cho_solve(cho_factor(m), jnp.matmul(et, t, precision=_HI))
   return w, jnp.matmul(e, w, precision=_HI) - t
 
@@ -129,7 +138,10 @@ def solve(e: jax.Array, z: jax.Array, *, alpha: float = 0.1,
   # operand than on a transposed view of E.
   # (The barrier keeps XLA from folding the transpose back into the dot.)
   et = jax.lax.optimization_barrier(jnp.transpose(e))
-  w0, rt0 = _w_step(e, et, z, jnp.ones((d,), dtype), alpha)  # ridge start
+  n = e.shape[0]
+  gram = (None if _push_through(n, d) else
+          jnp.matmul(et, e, precision=_HI))                    # once
+  w0, rt0 = _w_step(e, et, gram, z, jnp.ones((d,), dtype), alpha)  # ridge
   # rt0 = E W0 - Z is R0^T (n, h); the misfit of Eq. 7 at the start is 0.
   eps_w = eps * _rms_scale(w0)
   eps_r = eps * _rms_scale(rt0)
@@ -148,7 +160,7 @@ def solve(e: jax.Array, z: jax.Array, *, alpha: float = 0.1,
 
   def step(w, rt):
     dinv = 2.0 * _smooth(jnp.sum(w * w, axis=1), eps_w)   # 1 / D_W
-    w, resid = _w_step(e, et, z + rt, dinv, alpha)          # Eq. 9
+    w, resid = _w_step(e, et, gram, z + rt, dinv, alpha)    # Eq. 9
     a = resid + rt                                          # E W - Z
     if r_step == "irls":
       d_r = 1.0 / (2.0 * _smooth(jnp.sum(rt * rt, axis=1), eps_r))
