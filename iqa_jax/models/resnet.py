@@ -1,0 +1,157 @@
+"""ResNet-50 (torchvision layout, inference-mode batch norm) as an NNX module.
+
+  net = ResNet50.from_state_dict(state)          # torchvision / timm names
+  out = net(x)    # {"stage1".."stage4": NHWC maps, "embedding": (N, 2048)}
+  emb = net.embed(patches)   # Eq. 2 of source text 001: GAP of the last block
+
+The architecture of torchvision's `resnet50()` (v1.5: the stride of a
+downsampling bottleneck sits on its 3x3 convolution): a 7x7/2 stem, 3x3/2 max
+pooling, then [3, 4, 6, 3] bottlenecks of widths 64..512 (x4 expansion).
+Batch norm uses the running statistics (eps 1e-5). Weights are never
+downloaded: `iqa_jax.weights.read_state_dict` reads a torchvision `.pth`
+(needs torch) or a timm `.safetensors` file the user already has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from iqa_jax.models.vgg import imagenet_normalise
+
+__all__ = ["ResNet50", "STAGES", "expected_keys"]
+
+STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))  # width, blocks, stride
+
+
+def _conv(cin, cout, k, stride, rngs):
+  return nnx.Conv(cin, cout, kernel_size=(k, k), strides=(stride, stride),
+                  padding=k // 2, use_bias=False, rngs=rngs)
+
+
+def _bn(c, rngs):
+  return nnx.BatchNorm(c, use_running_average=True, epsilon=1e-5,
+                       momentum=0.9, rngs=rngs)
+
+
+class Bottleneck(nnx.Module):
+
+  def __init__(self, cin, width, stride, *, rngs):
+    self.conv1, self.bn1 = _conv(cin, width, 1, 1, rngs), _bn(width, rngs)
+    self.conv2, self.bn2 = _conv(width, width, 3, stride, rngs), _bn(width, rngs)
+    self.conv3, self.bn3 = _conv(width, 4 * width, 1, 1, rngs), _bn(4 * width,
+                                                                    rngs)
+    # [conv, bn] when the shape changes, else empty (an identity shortcut).
+    self.downsample = nnx.List(
+        [_conv(cin, 4 * width, 1, stride, rngs), _bn(4 * width, rngs)]
+        if stride != 1 or cin != 4 * width else [])
+
+  def __call__(self, x):
+    y = jax.nn.relu(self.bn1(self.conv1(x)))
+    y = jax.nn.relu(self.bn2(self.conv2(y)))
+    y = self.bn3(self.conv3(y))
+    if len(self.downsample):
+      x = self.downsample[1](self.downsample[0](x))
+    return jax.nn.relu(y + x)
+
+
+class ResNet50(nnx.Module):
+  """torchvision's resnet50 up to the global average pool (no classifier)."""
+
+  def __init__(self, *, rngs: nnx.Rngs):
+    self.conv1, self.bn1 = _conv(3, 64, 7, 2, rngs), _bn(64, rngs)
+    layers, cin = [], 64
+    for width, blocks, stride in STAGES:
+      stage = []
+      for b in range(blocks):
+        stage.append(Bottleneck(cin, width, stride if b == 0 else 1,
+                                rngs=rngs))
+        cin = 4 * width
+      layers.append(nnx.List(stage))
+    self.layers = nnx.List(layers)
+
+  def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
+    """Stage outputs and the 2048-d embedding of (N, H, W, 3) input."""
+    x = jax.nn.relu(self.bn1(self.conv1(x)))
+    x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1),
+                              (1, 2, 2, 1), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = {}
+    for i, stage in enumerate(self.layers):
+      for block in stage:
+        x = block(x)
+      out[f"stage{i + 1}"] = x
+    out["embedding"] = jnp.mean(x, axis=(1, 2))
+    return out
+
+  def embed(self, patches: jax.Array) -> jax.Array:
+    """Eq. 2: the 2048-d GAP of the last block of ImageNet-normalised
+    patches (N, H, W, 3) in [0, 1]."""
+    return self(imagenet_normalise(patches))["embedding"].astype(jnp.float32)
+
+  @classmethod
+  def from_state_dict(cls, state: Mapping[str, np.ndarray]) -> "ResNet50":
+    """Builds the model from torchvision/timm parameter names (OIHW convs).
+
+    Raises:
+      KeyError: names are missing or unexpected (the message lists them).
+      ValueError: a shape differs.
+    """
+    model = cls(rngs=nnx.Rngs(0))
+    targets = dict(_targets(model))
+    given = {k for k in state if not k.startswith("fc.")
+             and not k.endswith("num_batches_tracked")}
+    missing = sorted(set(targets) - given)
+    unexpected = sorted(given - set(targets))
+    if missing or unexpected:
+      raise KeyError(
+          f"not a torchvision/timm ResNet-50 state dict: {len(missing)} "
+          f"missing key(s) {missing[:6]}, {len(unexpected)} unexpected "
+          f"{unexpected[:6]}. Expected keys such as conv1.weight, "
+          "bn1.running_mean, layer1.0.conv1.weight, "
+          "layer1.0.downsample.0.weight.")
+    for name, (var, is_conv) in targets.items():
+      a = np.asarray(state[name], np.float32)
+      if is_conv:
+        a = a.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+      if a.shape != var.shape:
+        raise ValueError(f"{name}: expected shape {var.shape} (after "
+                         f"OIHW -> HWIO), got {a.shape}.")
+      var[...] = jnp.asarray(a)
+    return model
+
+
+def _targets(model: ResNet50):
+  """(torch name, (nnx variable, is_conv)) for every parameter."""
+  def conv(prefix, c):
+    yield f"{prefix}.weight", (c.kernel, True)
+
+  def bn(prefix, b):
+    for tname, var in (("weight", b.scale), ("bias", b.bias),
+                       ("running_mean", b.mean), ("running_var", b.var)):
+      yield f"{prefix}.{tname}", (var, False)
+
+  yield from conv("conv1", model.conv1)
+  yield from bn("bn1", model.bn1)
+  for li, stage in enumerate(model.layers):
+    for bi, block in enumerate(stage):
+      p = f"layer{li + 1}.{bi}"
+      for j in (1, 2, 3):
+        yield from conv(f"{p}.conv{j}", getattr(block, f"conv{j}"))
+        yield from bn(f"{p}.bn{j}", getattr(block, f"bn{j}"))
+      if len(block.downsample):
+        yield from conv(f"{p}.downsample.0", block.downsample[0])
+        yield from bn(f"{p}.downsample.1", block.downsample[1])
+
+
+def expected_keys() -> dict[str, tuple[int, ...]]:
+  """The torchvision names and (torch-layout) shapes ResNet50 needs."""
+  model = ResNet50(rngs=nnx.Rngs(0))
+  out = {}
+  for name, (var, is_conv) in _targets(model):
+    shape = tuple(var.shape)
+    out[name] = (shape[3], shape[2], shape[0], shape[1]) if is_conv else shape
+  return out
