@@ -73,6 +73,21 @@ def test_bad_parameters():
     distortions.jpeg(x[..., 0], quality=50)
 
 
+def _check_proxy_decreases(src) -> int:
+  """Asserts proxy_mos falls strictly with the level in every (reference,
+  distortion) series and stays in 1-5; returns the number of series."""
+  by_series = {}
+  for i in range(len(src)):
+    rec = src.raw(i)
+    by_series.setdefault((rec["ref_id"], rec["dist_type"]), []).append(
+        (rec["dist_level"], rec["score"]))
+  for key, series in by_series.items():
+    scores = [v for _, v in sorted(series)]
+    assert all(a > b for a, b in zip(scores, scores[1:])), key
+    assert 1.0 <= min(scores) and max(scores) <= 5.0
+  return len(by_series)
+
+
 def test_demo2d_deterministic_fast_and_monotone(tmp_path):
   t0 = time.perf_counter()
   src = data.load("demo2d", data_dir=tmp_path / "a")
@@ -85,18 +100,30 @@ def test_demo2d_deterministic_fast_and_monotone(tmp_path):
                                                    sub).read_bytes()
   assert len(src) == 200 and len(set(src.ref_ids.tolist())) == 10
   assert src.metadata["score_name"] == "proxy_mos"
-  by_series = {}
-  for i in range(len(src)):
-    rec = src.raw(i)
-    by_series.setdefault((rec["ref_id"], rec["dist_type"]), []).append(
-        (rec["dist_level"], rec["score"]))
-  assert len(by_series) == 40
-  for key, series in by_series.items():
-    scores = [s for _, s in sorted(series)]
-    assert all(a > b for a, b in zip(scores, scores[1:])), key
-    assert 1.0 <= min(scores) and max(scores) <= 5.0
+  assert _check_proxy_decreases(src) == 40
   rec = src[0]
   assert rec["reference"].shape == rec["image"].shape == (256, 256, 3)
   s = demo2d.ssim_y(images.to_uint8(rec["reference"]),
                     images.to_uint8(rec["image"]))
   assert rec["score"] == pytest.approx(1 + 4 * s, abs=1e-6)
+
+
+def test_demo360_builds_with_monotone_proxy(tmp_path):
+  from iqa_jax.data import demo360  # pylint: disable=g-import-not-at-top
+
+  t0 = time.perf_counter()
+  src = data.load("demo360", data_dir=tmp_path)
+  seconds = time.perf_counter() - t0
+  assert seconds < 150, f"demo360 took {seconds:.0f} s"  # generous for CI
+  assert len(src) == 240 and len(set(src.ref_ids.tolist())) == 12
+  assert src.metadata["kind"] == "360"
+  assert _check_proxy_decreases(src) == 48
+  rec = src[0]
+  assert rec["image"].shape == (320, 640, 3) == rec["reference"].shape
+  s = demo360.ws_ssim(images.to_uint8(rec["reference"]),
+                      images.to_uint8(rec["image"]))
+  assert rec["score"] == pytest.approx(1 + 4 * s, abs=1e-6)
+  # References differ from one another and are regenerated identically.
+  again = demo360.references()
+  np.testing.assert_array_equal(again[0][1], images.to_uint8(rec["reference"]))
+  assert not np.array_equal(again[0][1], again[1][1])

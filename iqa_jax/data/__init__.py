@@ -6,7 +6,8 @@
   kfold, random_splits                                       reference-disjoint
 
 Databases: LIVE, CSIQ, TID2013, TID2008, KADID-10k, PIPAL (FR); LIVEC,
-KonIQ-10k, SPAQ (NR); CVIQ, OIQA, MVAQD (360-degree); demo2d (built in).
+KonIQ-10k, SPAQ (NR); CVIQ, OIQA, MVAQD (360-degree); demo2d and demo360
+(built in, with proxy scores).
 """
 
 from iqa_jax.data import splits

@@ -96,44 +96,50 @@ def ssim_y(ref: np.ndarray, dist: np.ndarray) -> float:
       use_sample_covariance=False))
 
 
-def _write_all(tmp: Path, root_key) -> list[tuple]:
-  """Writes references and distorted images; returns the score rows."""
-  rows = []
-  for r, (ref_id, fn, crop) in enumerate(REFERENCES):
-    ref = _reference(fn, crop)
-    (tmp / "refs" / f"{ref_id}.png").write_bytes(images_lib.encode_png(ref))
-    for t, (kind, params) in enumerate(LEVELS.items()):
-      for level, param in enumerate(params, start=1):
-        key = jax.random.fold_in(root_key, (r * 16 + t) * 16 + level)
-        dist = _distort(ref, kind, param, key)
-        name = f"{ref_id}_{kind}_{level}.png"
-        (tmp / "dist" / name).write_bytes(images_lib.encode_png(dist))
-        s = ssim_y(ref, dist)
-        rows.append((name, ref_id, kind, level, param, f"{s:.6f}",
-                     f"{1 + 4 * s:.6f}"))
-  return rows
+def write_layout(out_dir: str | Path, references, score_fn, *,
+                 readme: str, seed: int = SEED) -> Path:
+  """Writes a built-in FR layout (refs/, dist/, proxy_mos.csv) atomically.
 
-
-def generate(out_dir: str | Path) -> Path:
-  """Writes the demo2d layout into `out_dir` (skipped if already complete)."""
+  Args:
+    out_dir: the folder; left alone if it already holds a complete layout.
+    references: a function returning [(ref_id, (H, W, 3) uint8)], called only
+      when the layout has to be written.
+    score_fn: (ref uint8, dist uint8) -> a similarity in [0, 1] (1 = same);
+      proxy_mos = 1 + 4 score_fn.
+    readme: README.txt's text.
+    seed: the key of the noise distortion.
+  """
   out_dir = Path(out_dir)
   if (out_dir / SCORE_FILE).is_file():
     return out_dir
   out_dir.parent.mkdir(parents=True, exist_ok=True)
-  tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=".demo2d."))
+  tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=".iqa_demo."))
   try:
     (tmp / "refs").mkdir()
     (tmp / "dist").mkdir()
+    rows = []
     # On the CPU everywhere, so an accelerator's float rounding cannot change
     # the bytes.
     with jax.default_device(jax.local_devices(backend="cpu")[0]):
-      rows = _write_all(tmp, jax.random.key(SEED))
+      root_key = jax.random.key(seed)
+      for r, (ref_id, ref) in enumerate(references()):
+        (tmp / "refs" / f"{ref_id}.png").write_bytes(
+            images_lib.encode_png(ref))
+        for t, (kind, params) in enumerate(LEVELS.items()):
+          for level, param in enumerate(params, start=1):
+            key = jax.random.fold_in(root_key, (r * 16 + t) * 16 + level)
+            dist = _distort(ref, kind, param, key)
+            name = f"{ref_id}_{kind}_{level}.png"
+            (tmp / "dist" / name).write_bytes(images_lib.encode_png(dist))
+            s = score_fn(ref, dist)
+            rows.append((name, ref_id, kind, level, param, f"{s:.6f}",
+                         f"{1 + 4 * s:.6f}"))
     with open(tmp / SCORE_FILE, "w", newline="") as f:
       w = csv.writer(f, lineterminator="\n")
       w.writerow(("image", "ref", "dist_type", "level", "param", "ssim",
                   "proxy_mos"))
       w.writerows(rows)
-    (tmp / "README.txt").write_text(__doc__)
+    (tmp / "README.txt").write_text(readme)
     if out_dir.exists():
       shutil.rmtree(out_dir)
     tmp.rename(out_dir)
@@ -141,6 +147,14 @@ def generate(out_dir: str | Path) -> Path:
     if tmp.exists():
       shutil.rmtree(tmp)
   return out_dir
+
+
+def generate(out_dir: str | Path) -> Path:
+  """Writes the demo2d layout into `out_dir` (skipped if already complete)."""
+  return write_layout(
+      out_dir, lambda: [(ref_id, _reference(fn, crop))
+                        for ref_id, fn, crop in REFERENCES],
+      ssim_y, readme=__doc__)
 
 
 def parse(root: Path, checker: L.Checker) -> L.Layout:

@@ -93,5 +93,5 @@ def normalise(score: float, *, spec: DatasetSpec,
 def _load_builtin() -> None:
   # Importing the layout modules registers their specs.
   # pylint: disable=g-import-not-at-top,unused-import
-  from iqa_jax.data import demo2d, layouts_360, layouts_fr, layouts_nr
-  del demo2d, layouts_360, layouts_fr, layouts_nr
+  from iqa_jax.data import demo2d, demo360, layouts_360, layouts_fr, layouts_nr
+  del demo2d, demo360, layouts_360, layouts_fr, layouts_nr
