@@ -32,8 +32,14 @@ def test_pixel_sphere_round_trip():
   assert float(sphere.pixel_to_lonlat(0.0, 0.0, height=h, width=w)[1]) > 1.5
 
 
-def test_viewports_match_py360convert():
+def test_viewports_match_py360convert(monkeypatch):
   py360convert = pytest.importorskip("py360convert")
+  # Compare with its SciPy path (map_coordinates, order 1), as if OpenCV
+  # were absent: OpenCV's remap quantises coordinates to 1/32 pixel.
+  monkeypatch.setattr(py360convert.utils, "cv2", None, raising=False)
+  cached = py360convert.utils.EquirecSampler.from_perspective
+  if hasattr(cached, "cache_clear"):
+    cached.cache_clear()
   img = _smooth_erp()
   rng = np.random.default_rng(1)
   for _ in range(50):
