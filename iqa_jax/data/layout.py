@@ -11,6 +11,7 @@ score file cannot be trusted.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
 import os
@@ -21,7 +22,7 @@ from pathlib import Path
 __all__ = ["LayoutError", "Entry", "Layout", "Checker", "IMAGE_SUFFIXES",
            "DirIndex", "parse_float", "find_one", "read_text_lines",
            "natural_key", "check_unique", "read_xlsx", "Record",
-           "match_images", "find_references"]
+           "match_images", "find_references", "read_csv_columns"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -261,4 +262,28 @@ def find_references(checker: Checker, ref_ids: Iterable[str], lookup, *,
                       "Restore it from the official archive")
     else:
       out[ref] = p
+  return out
+
+
+def read_csv_columns(path: Path, required: tuple[str, ...]):
+  """(line number, [values of `required`]) per non-empty data row of a CSV."""
+  with open(path, encoding="utf-8-sig", newline="") as f:
+    rows = list(csv.reader(f))
+  if not rows:
+    raise LayoutError(f"{path}: the file is empty.")
+  header = [c.strip() for c in rows[0]]
+  absent = [c for c in required if c not in header]
+  if absent:
+    raise LayoutError(f"{path}: column(s) {', '.join(absent)} not in the "
+                        f"header ({', '.join(header)}); is this the official "
+                        "file?")
+  idx = [header.index(c) for c in required]
+  out = []
+  for i, r in enumerate(rows[1:], start=2):
+    if not any(c.strip() for c in r):
+      continue
+    if len(r) <= max(idx):
+      raise LayoutError(f"{path}, line {i}: {len(r)} field(s), expected "
+                          f"{len(header)}.")
+    out.append((i, [r[j].strip() for j in idx]))
   return out

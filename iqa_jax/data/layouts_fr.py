@@ -15,7 +15,6 @@ import numpy as np
 import scipy.io
 
 from iqa_jax.data import layout as L
-from iqa_jax.data.layouts_nr import _read_csv_columns
 from iqa_jax.data.registry import DatasetSpec, register
 
 # ----------------------------------------------------------------------------
@@ -171,11 +170,11 @@ def parse_csiq(root: Path, checker: L.Checker) -> L.Layout:
         score_std=L.parse_float(r[col["dmos_std"]], where=where),
         dist_type=folder, dist_level=float(level), where=where))
   indices = {f: L.DirIndex(dst / f) for f, _ in _CSIQ_TYPES.values()}
+  exact = {f: {p.name: p for p in ix.all()} for f, ix in indices.items()}
 
   def lookup(file):  # exact case: the tokens differ only by case
     folder, name = file.split("/")
-    p = dst / folder / name
-    return p if p.name in {q.name for q in indices[folder].all()} else None
+    return exact[folder].get(name)
   entries = L.match_images(checker, records, lookup,
                            score_file=score_file.name, folder="dst_imgs")
   ref_index = L.DirIndex(src)
@@ -274,7 +273,7 @@ def parse_kadid(root: Path, checker: L.Checker) -> L.Layout:
   img_dir = checker.require_dir(score_file.parent / "images", "images",
                                 KADID_LAYOUT)
   records = []
-  for line, (dist_img, ref_img, dmos, var) in _read_csv_columns(
+  for line, (dist_img, ref_img, dmos, var) in L.read_csv_columns(
       score_file, ("dist_img", "ref_img", "dmos", "var")):
     where = f"{score_file.name}, line {line}"
     bits = Path(dist_img).stem.split("_")

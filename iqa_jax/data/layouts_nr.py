@@ -6,7 +6,6 @@ notes on datasets); every image is its own reference group for splitting.
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -74,8 +73,8 @@ def parse_livec(root: Path, checker: L.Checker) -> L.Layout:
   entries = L.match_images(checker, records, index.get,
                            score_file=names_file.name,
                            folder=checker.rel(img_dir))
-  checker.unlisted(index.all(), {e.path for e in entries} |
-                   {index.get(r.file) for r in records}, names_file.name)
+  checker.unlisted(index.all(), {index.get(r.file) for r in records},
+                   names_file.name)
   notes = [f"the {n_train} subject-training images (t1..t{n_train}.bmp) are "
            "left out, as is conventional"] if n_train else []
   return L.Layout(entries, notes=notes)
@@ -94,29 +93,6 @@ KONIQ_LAYOUT = """\
   1024x768/*.jpg                          (or 512x384/*.jpg)"""
 
 
-def _read_csv_columns(path: Path, required: tuple[str, ...]):
-  with open(path, encoding="utf-8-sig", newline="") as f:
-    rows = list(csv.reader(f))
-  if not rows:
-    raise L.LayoutError(f"{path}: the file is empty.")
-  header = [c.strip() for c in rows[0]]
-  absent = [c for c in required if c not in header]
-  if absent:
-    raise L.LayoutError(f"{path}: column(s) {', '.join(absent)} not in the "
-                        f"header ({', '.join(header)}); is this the official "
-                        "file?")
-  idx = [header.index(c) for c in required]
-  out = []
-  for i, r in enumerate(rows[1:], start=2):
-    if not any(c.strip() for c in r):
-      continue
-    if len(r) <= max(idx):
-      raise L.LayoutError(f"{path}, line {i}: {len(r)} field(s), expected "
-                          f"{len(header)}.")
-    out.append((i, [r[j].strip() for j in idx]))
-  return out
-
-
 def parse_koniq(root: Path, checker: L.Checker) -> L.Layout:
   score_file = L.find_one(root, "koniq10k_scores_and_distributions.csv")
   if score_file is None:
@@ -131,7 +107,7 @@ def parse_koniq(root: Path, checker: L.Checker) -> L.Layout:
       mos, where=f"{score_file.name}, line {i}"), score_std=L.parse_float(
           sd, where=f"{score_file.name}, line {i}"),
                       where=f"{score_file.name}, line {i}")
-             for i, (name, mos, sd) in _read_csv_columns(
+             for i, (name, mos, sd) in L.read_csv_columns(
                  score_file, ("image_name", "MOS", "SD"))]
   index = L.DirIndex(img_dir)
   entries = L.match_images(checker, records, index.get,

@@ -51,6 +51,9 @@ class Source:
                             for v in table["scores"]], np.float64)
     self.score_norm = np.array([math.nan if v is None else v
                                 for v in table["score_norm"]], np.float64)
+    # A per-instance cache (a method-level lru_cache would be shared by, and
+    # keep alive, every Source).
+    self.reference = functools.lru_cache(maxsize=32)(self._reference)
     self._ref_index = ({r: i for i, r in enumerate(
         metadata["reference_table"]["ref_ids"])}
                        if refs_source is not None else {})
@@ -68,9 +71,9 @@ class Source:
     rec["higher_is_better"] = bool(self.metadata["higher_is_better"])
     return rec
 
-  @functools.lru_cache(maxsize=32)
-  def reference(self, ref_id: str) -> np.ndarray | None:
-    """The decoded reference image of `ref_id` (None if not stored)."""
+  def _reference(self, ref_id: str) -> np.ndarray | None:
+    """The decoded reference image of `ref_id` (None if not stored); cached
+    per source as `reference`."""
     if ref_id not in self._ref_index:
       return None
     rec = self._refs[self._ref_index[ref_id]]
