@@ -16,28 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
-import time
 from pathlib import Path
 
-import jax
 import numpy as np
+from _timing import machine, median_time
 from flax import nnx
 
 from iqa_jax import embed
 from iqa_jax.models import resnet, vgg
 from iqa_jax.models.vgg import IMAGENET_MEAN, IMAGENET_STD
-
-
-def _median_time(fn, repeats):
-  fn()
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times))
 
 
 def main(argv=None):
@@ -79,10 +66,10 @@ def main(argv=None):
       a = embed.embed(ours, x, batch_size=args.batch)
       b = tv_embed(theirs, xt, is_vgg).numpy()
       err = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
-      t_ours = _median_time(lambda: embed.embed(ours, x,
+      t_ours = median_time(lambda: embed.embed(ours, x,
                                                 batch_size=args.batch),
                             args.repeats)
-      t_tv = _median_time(lambda: tv_embed(theirs, xt, is_vgg), args.repeats)
+      t_tv = median_time(lambda: tv_embed(theirs, xt, is_vgg), args.repeats)
       row = {"model": name, "patch": size, "batch": args.batch,
              "ours_patches_per_second": args.batch / t_ours,
              "torchvision_patches_per_second": args.batch / t_tv,
@@ -95,11 +82,8 @@ def main(argv=None):
             f"{row['speedup_vs_torchvision']:.2f}x, max rel. diff {err:.1e}",
             flush=True)
   out = {"benchmark": "embed", "rows": rows,
-         "machine": {"platform": platform.platform(),
-                     "python": sys.version.split()[0], "jax": jax.__version__,
-                     "torch": torch.__version__,
-                     "torch_threads": torch.get_num_threads(),
-                     "devices": [str(d) for d in jax.devices()]}}
+         "machine": {**machine(), "torch": torch.__version__,
+                     "torch_threads": torch.get_num_threads()}}
   Path(args.out).parent.mkdir(parents=True, exist_ok=True)
   Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
   print(f"wrote {args.out}")

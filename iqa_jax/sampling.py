@@ -17,28 +17,40 @@ patches cut from the ERP plane), and a record of the parameters.
   contains the whole cell and the patches cover the sphere; the field of view
   therefore grows towards the poles, where cells widen in longitude. Each
   viewport is resampled to p x p.
+* `scanpath` (SP): viewports centred on fixations, from a file or from
+  `iqa_jax.scanpath.generate` (the paper used ScanGAN360; see that module),
+  with the field of view 360 p / W by default (the ERP grid's angular
+  resolution at the equator, so an SP patch shows what an ERP patch at the
+  equator shows). SP covers only where fixations land: `coverage` measures
+  the covered fraction of the sphere, stored in the patches' params.
 
-The scanpath (SP) sampler and the 2-D samplers are not implemented yet.
+`coverage(centres, fov_deg)` is the fraction of the sphere inside at least
+one viewport (a Fibonacci lattice of points, equal-area). The 2-D samplers
+for ordinary images are in `iqa_jax.sampling2d`.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax import images, sphere
+from iqa_jax import images, scanpath as scanpath_lib, sphere
 
-__all__ = ["Patches", "erp_grid", "latitude", "latitude_layout"]
+__all__ = ["Patches", "erp_grid", "latitude", "latitude_layout", "scanpath",
+           "coverage"]
 
 
 class Patches(NamedTuple):
   """Sampled patches with their geometry.
 
-  patches: (N, p, p, 3); centres: (N, 2) longitude, latitude in degrees;
-  fov_deg: (N,) viewport field of view (NaN for ERP-plane patches);
-  params: the sampler and its arguments.
+  patches: (N, p, p, 3); centres: (N, 2) longitude, latitude in degrees
+  (for the 2-D samplers of `sampling2d`: the pixel row, column of the patch
+  centre, with params["coords"] == "pixel"); fov_deg: (N,) viewport field
+  of view (NaN for patches cut from the image plane); params: the sampler
+  and its arguments.
   """
 
   patches: jnp.ndarray
@@ -104,3 +116,79 @@ def latitude(erp, *, size: int = 128) -> Patches:
   return Patches(patches, centres, fovs,
                  {"sampler": "latitude", "size": size, "erp_hw": (h, w),
                   "bands": max(1, h // size)})
+
+
+def scanpath(key, erp, *, fixations=None, size: int = 128,
+             fov_deg: float | None = None, n_scanpaths: int = 4,
+             length: int = 30, **generator_options) -> Patches:
+  """The SP sampler: a size x size viewport at every fixation.
+
+  Args:
+    key: PRNG key of the built-in generator (unused when `fixations` given).
+    erp: (H, W, 3) ERP image.
+    fixations: None (generate n_scanpaths x length fixations), an (N, 2)
+      array of (longitude, latitude) in degrees, a `scanpath.Fixations`, or
+      the path of a fixation CSV (format in `iqa_jax.scanpath`).
+    size: output patch size.
+    fov_deg: viewport field of view; default 360 size / W.
+    generator_options: passed to `scanpath.generate` (grid_width,
+      equator_sigma_deg, saccade_sigma_deg, ior_deg).
+  """
+  erp = jnp.asarray(erp)
+  h, w = erp.shape[:2]
+  fov = 360.0 * size / w if fov_deg is None else float(fov_deg)
+  params = {"sampler": "scanpath", "size": size, "erp_hw": (h, w),
+            "fov_deg": fov}
+  if fixations is None:
+    centres = scanpath_lib.generate(key, erp, n_scanpaths=n_scanpaths,
+                                    length=length, **generator_options)
+    centres = centres.reshape(-1, 2).astype(np.float64)
+    params.update(source="generated", n_scanpaths=n_scanpaths, length=length,
+                  **generator_options)
+  else:
+    if isinstance(fixations, (str, bytes)) or hasattr(fixations,
+                                                      "__fspath__"):
+      params["source"] = str(fixations)
+      fixations = scanpath_lib.read_fixations(fixations)
+    else:
+      params["source"] = "array"
+    if isinstance(fixations, scanpath_lib.Fixations):
+      fixations = fixations.centres
+    centres = np.asarray(fixations, np.float64).reshape(-1, 2)
+    if len(centres) == 0:
+      raise ValueError("no fixations given.")
+  fovs = np.full(len(centres), fov)
+  params["coverage"] = coverage(centres, fovs)
+  patches = sphere.viewports(erp, centres, fov_deg=fovs, out_hw=(size, size))
+  return Patches(patches, centres, fovs, params)
+
+
+def _fibonacci_sphere(n: int) -> np.ndarray:
+  i = np.arange(n) + 0.5
+  lat = np.arcsin(1.0 - 2.0 * i / n)
+  lon = (np.pi * (1.0 + 5.0 ** 0.5) * i) % (2 * np.pi) - np.pi
+  return np.stack([np.cos(lat) * np.sin(lon), np.sin(lat),
+                   np.cos(lat) * np.cos(lon)], -1)
+
+
+def coverage(centres, fov_deg, *, n_points: int = 20000) -> float:
+  """Fraction of the sphere inside at least one square viewport.
+
+  centres: (N, 2) (longitude, latitude) in degrees; fov_deg: scalar or (N,).
+  Uses `n_points` equal-area lattice points (error about 1 / sqrt(n_points)
+  of the boundary's share).
+  """
+  centres = np.asarray(centres, np.float64).reshape(-1, 2)
+  fov = np.broadcast_to(np.asarray(fov_deg, np.float64), (len(centres),))
+  frames = np.asarray(jax.vmap(sphere.viewport_frame)(
+      jnp.asarray(centres[:, 0]), jnp.asarray(centres[:, 1])), np.float64)
+  t = np.tan(np.radians(fov) / 2)
+  covered = 0
+  for pts in np.array_split(_fibonacci_sphere(n_points),
+                            max(1, n_points * len(centres) // 2_000_000)):
+    cam = np.einsum("pk,nik->pni", pts, frames)      # right, up, forward
+    inside = ((cam[..., 2] > 0)
+              & (np.abs(cam[..., 0]) <= t * cam[..., 2])
+              & (np.abs(cam[..., 1]) <= t * cam[..., 2]))
+    covered += int(inside.any(axis=1).sum())
+  return covered / n_points

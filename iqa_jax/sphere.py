@@ -20,13 +20,15 @@ Everything is a pure JAX function; `viewports` is vmapped over poses.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["pixel_to_lonlat", "lonlat_to_pixel", "lonlat_to_xyz",
            "xyz_to_lonlat", "sample_erp", "viewport", "viewports",
-           "viewport_directions", "solid_angle_weights", "cube_to_erp",
+           "viewport_directions", "viewport_frame", "solid_angle_weights", "cube_to_erp",
            "erp_to_cube", "FACES"]
 
 FACES = ("front", "right", "back", "left", "up", "down")
@@ -72,12 +74,16 @@ def viewport_directions(yaw, pitch, *, fov_deg, out_hw: tuple[int, int],
   ys = jnp.linspace(y_max, -y_max, out_hw[0])
   gx, gy = jnp.meshgrid(xs, ys)
   rays = jnp.stack([gx, gy, jnp.ones_like(gx)], -1)
-  u = -jnp.deg2rad(yaw)
-  v = jnp.deg2rad(pitch)
-  rx = _rotation(jnp.array([1.0, 0.0, 0.0]), v)
-  ry = _rotation(jnp.array([0.0, 1.0, 0.0]), u)
+  return rays @ viewport_frame(yaw, pitch, roll)  # row vectors
+
+
+def viewport_frame(yaw, pitch, roll=0.0) -> jax.Array:
+  """(3, 3) rows: the viewport's right, up and forward unit vectors in world
+  coordinates (angles in degrees; the rotation order of py360convert)."""
+  rx = _rotation(jnp.array([1.0, 0.0, 0.0]), jnp.deg2rad(pitch))
+  ry = _rotation(jnp.array([0.0, 1.0, 0.0]), -jnp.deg2rad(yaw))
   ri = _rotation(jnp.array([0.0, 0.0, 1.0]) @ rx @ ry, jnp.deg2rad(roll))
-  return rays @ rx @ ry @ ri  # row vectors, as py360convert
+  return rx @ ry @ ri
 
 
 def sample_erp(erp: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
@@ -122,7 +128,12 @@ def viewports(erp: jax.Array, centres: jax.Array, *, fov_deg,
   n = centres.shape[0]
   fov = jnp.broadcast_to(jnp.asarray(fov_deg, jnp.float32), (n,))
   roll = jnp.zeros((n,)) if roll is None else jnp.asarray(roll, jnp.float32)
+  return _viewports(jnp.asarray(erp), centres, fov, roll,
+                    out_hw=tuple(out_hw))
 
+
+@functools.partial(jax.jit, static_argnames=("out_hw",))
+def _viewports(erp, centres, fov, roll, *, out_hw):
   def one(c, f, r):
     return viewport(erp, c[0], c[1], fov_deg=f, out_hw=out_hw, roll=r)
   return jax.vmap(one)(centres, fov, roll)

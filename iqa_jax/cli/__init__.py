@@ -1,6 +1,8 @@
 """The `iqa-jax` command line: one module per subcommand.
 
   iqa-jax --version
+  iqa-jax demo [--workdir DIR]
+  iqa-jax distill360 --config paper|runlocal|livec|FILE.py --workdir DIR
   iqa-jax evaluate --pred P.csv --mos M.csv [--fit 4pl|5pl|none] [--json]
   iqa-jax datasets list
   iqa-jax datasets prepare NAME --manual-dir DIR [--data-dir DIR]
@@ -12,11 +14,11 @@ import argparse
 import sys
 
 from iqa_jax._version import __version__
-from iqa_jax.cli import datasets, evaluate
+from iqa_jax.cli import datasets, distill360, evaluate
 
 __all__ = ["main", "build_parser"]
 
-_SUBCOMMANDS = (evaluate, datasets)
+_SUBCOMMANDS = (distill360, evaluate, datasets)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from iqa_jax.models.conv import apply_conv
 from iqa_jax.models.vgg import imagenet_normalise
 
 __all__ = ["ResNet50", "STAGES", "expected_keys"]
@@ -51,11 +52,11 @@ class Bottleneck(nnx.Module):
         if stride != 1 or cin != 4 * width else [])
 
   def __call__(self, x):
-    y = jax.nn.relu(self.bn1(self.conv1(x)))
-    y = jax.nn.relu(self.bn2(self.conv2(y)))
-    y = self.bn3(self.conv3(y))
+    y = jax.nn.relu(self.bn1(apply_conv(self.conv1, x)))
+    y = jax.nn.relu(self.bn2(apply_conv(self.conv2, y)))
+    y = self.bn3(apply_conv(self.conv3, y))
     if len(self.downsample):
-      x = self.downsample[1](self.downsample[0](x))
+      x = self.downsample[1](apply_conv(self.downsample[0], x))
     return jax.nn.relu(y + x)
 
 
@@ -76,7 +77,7 @@ class ResNet50(nnx.Module):
 
   def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
     """Stage outputs and the 2048-d embedding of (N, H, W, 3) input."""
-    x = jax.nn.relu(self.bn1(self.conv1(x)))
+    x = jax.nn.relu(self.bn1(apply_conv(self.conv1, x)))
     x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1),
                               (1, 2, 2, 1), ((0, 0), (1, 1), (1, 1), (0, 0)))
     out = {}

@@ -27,6 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from iqa_jax.models.conv import apply_conv
+
 __all__ = ["VGG16", "LAYERS", "IMAGENET_MEAN", "IMAGENET_STD",
            "l2_pool", "imagenet_normalise"]
 
@@ -117,7 +119,7 @@ class VGG16(nnx.Module):
           break
         x = down(x)
         stage = s
-      x = jax.nn.relu(conv(x))
+      x = jax.nn.relu(apply_conv(conv, x))
     else:
       out[LAYERS[4]] = x
     return {name: out[name] for name in layers}

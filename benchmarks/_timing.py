@@ -1,0 +1,24 @@
+"""Shared timing and machine description for the benchmark scripts."""
+
+import platform
+import sys
+import time
+
+import jax
+import numpy as np
+
+
+def median_time(fn, repeats: int) -> float:
+  """Median wall time of `repeats` calls of fn() after one warm-up call."""
+  fn()
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times))
+
+
+def machine() -> dict:
+  return {"platform": platform.platform(), "python": sys.version.split()[0],
+          "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}

@@ -1,0 +1,118 @@
+"""Benchmark: MIC pairs per second, iqa_jax against libmine 1.2.6.
+
+  # The peer, compiled once from minepy's sdist (the Python package no longer
+  # builds against numpy 2, its C core does):
+  pip install 'setuptools<70' wheel cython
+  pip download --no-deps --no-build-isolation minepy==1.2.6 -d /tmp/minepy
+  # (or fetch minepy-1.2.6.tar.gz from PyPI's simple index) and
+  tar xzf /tmp/minepy/minepy-1.2.6.tar.gz -C /tmp/minepy
+  gcc -O2 -shared -fPIC /tmp/minepy/minepy-1.2.6/libmine/mine.c \
+      -o /tmp/minepy/libmine.so -lm
+  python benchmarks/mic.py --libmine /tmp/minepy/libmine.so
+
+SMIC's setting (alpha 0.5, c 10, MIC_approx) at n = 49 (7 x 7 patches) and
+n = 16 (4 x 4 patches): libmine called once per pair through ctypes (what
+minepy does for every patch and projection in the official code) against one
+jitted `iqa_jax.mic.mic` call over the whole batch, float64 and float32, on
+noisy nonlinear pairs. Both score the same pairs and the largest difference
+is reported. Median of `repeats` timed passes after a warm-up. Figures go to
+benchmarks/results/mic.json (keys containing "speedup": ours / libmine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+from _timing import machine, median_time
+
+from iqa_jax import mic
+
+
+class _Problem(ctypes.Structure):
+  _fields_ = [("n", ctypes.c_int), ("x", ctypes.POINTER(ctypes.c_double)),
+              ("y", ctypes.POINTER(ctypes.c_double))]
+
+
+class _Param(ctypes.Structure):
+  _fields_ = [("alpha", ctypes.c_double), ("c", ctypes.c_double),
+              ("est", ctypes.c_int)]
+
+
+def _libmine(path):
+  lib = ctypes.CDLL(path)
+  lib.mine_compute_score.restype = ctypes.c_void_p
+  lib.mine_compute_score.argtypes = [ctypes.POINTER(_Problem),
+                                     ctypes.POINTER(_Param)]
+  lib.mine_mic.restype = ctypes.c_double
+  lib.mine_mic.argtypes = [ctypes.c_void_p]
+  lib.mine_free_score.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+  return lib
+
+
+def _libmine_mic(lib, x, y, alpha, c):
+  out = np.empty(len(x))
+  param = _Param(alpha, c, 0)
+  for i in range(len(x)):
+    xi = np.ascontiguousarray(x[i], np.float64)
+    yi = np.ascontiguousarray(y[i], np.float64)
+    prob = _Problem(len(xi), xi.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+                    yi.ctypes.data_as(ctypes.POINTER(ctypes.c_double)))
+    score = ctypes.c_void_p(lib.mine_compute_score(ctypes.byref(prob),
+                                                   ctypes.byref(param)))
+    out[i] = lib.mine_mic(score)
+    lib.mine_free_score(ctypes.byref(score))
+  return out
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--libmine", required=True, help="the compiled libmine .so")
+  p.add_argument("--pairs", type=int, default=8192)
+  p.add_argument("--peer-pairs", type=int, default=2048,
+                 help="pairs timed for libmine (its rate is per pair)")
+  p.add_argument("--repeats", type=int, default=3)
+  p.add_argument("--out", default=str(Path(__file__).parent / "results" /
+                                      "mic.json"))
+  args = p.parse_args(argv)
+  jax.config.update("jax_enable_x64", True)
+  lib = _libmine(args.libmine)
+  rng = np.random.default_rng(0)
+  rows = []
+  for n in (49, 16):
+    x = rng.normal(size=(args.pairs, n))
+    y = np.sin(2 * x) + 0.5 * rng.normal(size=x.shape)
+    ref = _libmine_mic(lib, x[:args.peer_pairs], y[:args.peer_pairs], 0.5,
+                       10.0)
+    t_peer = median_time(lambda: _libmine_mic(
+        lib, x[:args.peer_pairs], y[:args.peer_pairs], 0.5, 10.0),
+                          args.repeats) / args.peer_pairs
+    for dtype in (np.float64, np.float32):
+      xd, yd = jax.device_put(x.astype(dtype)), jax.device_put(y.astype(dtype))
+      run = lambda: mic.mic(xd, yd, alpha=0.5, c=10).block_until_ready()
+      got = np.asarray(run())[:args.peer_pairs]
+      t_ours = median_time(run, args.repeats) / args.pairs
+      row = {"n": n, "dtype": np.dtype(dtype).name, "pairs": args.pairs,
+             "ours_pairs_per_second": 1.0 / t_ours,
+             "libmine_pairs_per_second": 1.0 / t_peer,
+             "speedup_vs_libmine": t_peer / t_ours,
+             "max_abs_difference": float(np.abs(got - ref).max())}
+      rows.append(row)
+      print(f"n={n:3d} {row['dtype']}: ours {row['ours_pairs_per_second']:9.0f}"
+            f" pairs/s, libmine {row['libmine_pairs_per_second']:8.0f}, "
+            f"speed-up {row['speedup_vs_libmine']:.1f}x, max |diff| "
+            f"{row['max_abs_difference']:.1e}", flush=True)
+  out = {"benchmark": "mic", "alpha": 0.5, "c": 10, "est": "mic_approx",
+         "rows": rows,
+         "machine": machine()}
+  Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+  Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+  print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,154 @@
+"""Runs the distill360 protocol end to end into a work directory.
+
+  summary = run(get_config("runlocal"), "/tmp/distill360_demo")
+
+sample -> embed (cached) -> rank patches per selector -> for every rate,
+fold and seed train the regressor on the kept patches and evaluate the
+pooled test scores -> tables and plots (`report.py`). Every finished cell is
+written to WORKDIR/cells/ at once and skipped when the run is started again;
+a cell killed during training resumes from its orbax checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import numpy as np
+
+from iqa_jax import data, pooling, results
+from iqa_jax.data import registry, splits
+from iqa_jax.distill360 import cells, config as config_lib, patches, report
+from iqa_jax.selection import distances
+
+__all__ = ["run", "validate"]
+
+
+def validate(cfg) -> None:
+  """Refuses a configuration that cannot run, before any compute."""
+  spec = registry.get(cfg.dataset)
+  allowed = (config_lib.SAMPLERS_360 if spec.kind == "360"
+             else config_lib.SAMPLERS_2D)
+  bad = [s for s in cfg.samplers if s not in allowed]
+  if bad or not cfg.samplers:
+    raise ValueError(f"samplers {list(cfg.samplers)}: {cfg.dataset} is a "
+                     f"{'360-degree' if spec.kind == '360' else '2-D'} set; "
+                     f"use some of {allowed}.")
+  for s in cfg.selectors:
+    if s not in config_lib.SELECTORS:
+      raise ValueError(f"unknown selector {s!r}; use {config_lib.SELECTORS}.")
+  if "residual" in cfg.selectors or cfg.h_sweep:
+    for d in cfg.distances:
+      if d not in distances.DISTANCES:
+        raise ValueError(f"unknown distance {d!r}; use "
+                         f"{sorted(distances.DISTANCES)}.")
+    if not cfg.distances:
+      raise ValueError("the residual selector needs at least one distance.")
+  rates = list(cfg.rates)
+  if not rates or any(not 0 < r <= 1 for r in rates):
+    raise ValueError(f"rates must lie in (0, 1], got {rates}: a rate of 0 "
+                     "keeps no patch.")
+  if not 0 < cfg.h_sweep_rate <= 1:
+    raise ValueError("h_sweep_rate must lie in (0, 1].")
+  pooling.get(cfg.pooling)
+  if cfg.folds < 2:
+    raise ValueError("folds must be >= 2.")
+  if cfg.h < 1 or any(h < 1 for h in cfg.h_sweep):
+    raise ValueError("h must be >= 1.")
+  if not cfg.seeds:
+    raise ValueError("seeds must not be empty.")
+
+
+def _cell_file(wd, cid):
+  return wd.path("cells") / f"{cid}.json"
+
+
+def run(cfg, workdir, *, overwrite: bool = False) -> dict:
+  """Runs (or resumes) the protocol; returns the summary dictionary."""
+  validate(cfg)
+  wd = results.create_workdir(workdir, cfg.to_dict(), overwrite=overwrite)
+  encoder, encoder_id = patches.build_encoder(cfg)
+  src = data.load(cfg.dataset, data_dir=cfg.data_dir or None,
+                  manual_dir=cfg.manual_dir or None,
+                  allow_missing=cfg.allow_missing)
+  n_refs = len(np.unique(src.ref_ids))
+  if n_refs < cfg.folds:
+    raise ValueError(f"{cfg.dataset} has {n_refs} reference(s), fewer than "
+                     f"folds={cfg.folds}; lower folds.")
+  wd.path("cells").mkdir(exist_ok=True)
+  print(f"distill360: {src!r}, {n_refs} references, samplers "
+        f"{list(cfg.samplers)}, work directory {wd.root}")
+  t_start = time.perf_counter()
+  skipped_h = []
+  obj_file = wd.path("objectives.json")
+  objectives = json.loads(obj_file.read_text()) if obj_file.exists() else {}
+  for sampler in cfg.samplers:
+    ps = patches.patch_set(cfg, src, sampler, encoder, encoder_id,
+                           progress=cfg.progress)
+    n_min = min(len(e) for e in ps.embeddings)
+    if "residual" in cfg.selectors and cfg.h > n_min:
+      raise ValueError(f"h={cfg.h} exceeds the {n_min} patches of the "
+                       f"smallest image under the {sampler} sampler; lower h"
+                       " (the embeddings are cached, nothing is lost).")
+    jobs = []   # (selector, distance, h, rates)
+    for sel in cfg.selectors:
+      if sel == "residual":
+        for d in cfg.distances:
+          jobs.append((sel, d, cfg.h, [r for r in cfg.rates if r < 1]))
+      else:
+        jobs.append((sel, "-", "-", [r for r in cfg.rates if r < 1]))
+    if 1.0 in cfg.rates:
+      jobs.append(("all", "-", "-", [1.0]))
+    if cfg.h_sweep and cfg.distances:
+      for h in cfg.h_sweep:
+        if h > n_min:
+          skipped_h.append({"sampler": sampler, "h": h,
+                            "reason": f"h > {n_min} patches per image"})
+        elif h != cfg.h or "residual" not in cfg.selectors or (
+            cfg.h_sweep_rate not in cfg.rates):
+          jobs.append(("residual", cfg.distances[0], h, [cfg.h_sweep_rate]))
+    todo = []
+    for seed in cfg.seeds:
+      folds = splits.kfold(src.ref_ids, k=cfg.folds, seed=seed,
+                           val_fraction=cfg.val_fraction)
+      for sel, d, h, rates in jobs:
+        for rate in rates:
+          for f, split in enumerate(folds):
+            cid = cells.cell_id(sampler, sel, d, h, rate, f, seed)
+            if not _cell_file(wd, cid).exists():
+              todo.append((seed, sel, d, h, rate, f, split, cid))
+    orders_cache = {}
+    bar = None
+    if cfg.progress and todo:
+      from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+      bar = tqdm(total=len(todo), desc=f"{sampler} cells", unit="cell")
+    for seed, sel, d, h, rate, f, split, cid in todo:
+      okey = (sel, d, h, seed if sel == "random" else 0)
+      if okey not in orders_cache:
+        name = "all" if sel == "all" else sel
+        orders, curve = cells.rankings(
+            ps, "random" if name == "all" else name, distance=d,
+            h=h if isinstance(h, int) else cfg.h, cfg=cfg, seed=seed)
+        orders_cache[okey] = orders
+        if curve is not None:
+          objectives[f"{sampler} {d} h={h}"] = curve
+          wd.write_json("objectives.json", objectives)
+      ckpt = wd.path("checkpoints") / cid
+      out = cells.run_cell(ps, orders_cache[okey], rate, split, cfg,
+                           seed=seed, checkpoint_dir=str(ckpt))
+      row = {"sampler": sampler, "selector": sel, "distance": d, "h": h,
+             "rate": rate, "fold": f, "seed": seed, **out}
+      wd.write_json(f"cells/{cid}.json", row)
+      shutil.rmtree(ckpt, ignore_errors=True)
+      if bar is not None:
+        bar.update(1)
+        bar.set_postfix(last=f"{sel} r={rate:g} SRCC={out['srcc']:.3f}")
+    if bar is not None:
+      bar.close()
+  rows = [json.loads(p.read_text()) for p in
+          sorted(wd.path("cells").glob("*.json"))]
+  summary = report.write(wd, rows, cfg, objectives=objectives,
+                         skipped_h=skipped_h)
+  summary["wall_seconds_this_run"] = time.perf_counter() - t_start
+  wd.write_results(summary)
+  return summary

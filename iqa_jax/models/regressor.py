@@ -1,0 +1,28 @@
+"""The patch-quality regressor of source text 001 (Eq. 19).
+
+  reg = Regressor(512, rngs=nnx.Rngs(0))
+  q = reg(embeddings)      # (N, d) -> (N,) predicted patch scores
+
+q_j = w2^T ReLU(W1 e_j + b1) + b2 with a 512-unit hidden layer; it is trained
+on the squared error against the parent image's score (Eq. 20, see
+`iqa_jax.train`). The paper gives no further settings.
+"""
+
+from __future__ import annotations
+
+import jax
+from flax import nnx
+
+__all__ = ["Regressor"]
+
+
+class Regressor(nnx.Module):
+  """Linear(d -> hidden) -> ReLU -> Linear(hidden -> 1)."""
+
+  def __init__(self, in_features: int, *, hidden: int = 512,
+               rngs: nnx.Rngs):
+    self.hidden = nnx.Linear(in_features, hidden, rngs=rngs)
+    self.out = nnx.Linear(hidden, 1, rngs=rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.out(jax.nn.relu(self.hidden(x)))[..., 0]

@@ -1,0 +1,77 @@
+"""Image scores from patch scores (source text 001 Eq. 21-22; text 000).
+
+Every function takes patch scores q (..., N) and an optional boolean mask
+(..., N) of the patches that exist (images with fewer patches are padded),
+and returns (...,) image scores; all are jittable.
+
+  median_consensus   w_j = 1 / (|q_j - median(q)| + eps), Q = sum w q / sum w
+                     (Eq. 21-22: patches that agree with the consensus count
+                     more; eps = 1e-6 by default, our choice)
+  mean               the plain average
+  variance_weighted  weights proportional to each patch's grey-level variance
+                     (source text 000's variance-weighted pooling; pass
+                     `weights=` the variances)
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["POOLINGS", "get", "median_consensus", "mean",
+           "variance_weighted", "masked_median"]
+
+
+def _mask(q, mask):
+  return jnp.ones(q.shape, bool) if mask is None else jnp.asarray(mask, bool)
+
+
+def masked_median(q: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+  """Median over the last axis of the masked-in entries (mean of the two
+  middle values for an even count, as numpy)."""
+  m = _mask(q, mask)
+  n = m.sum(-1)
+  s = jnp.sort(jnp.where(m, q, jnp.inf), axis=-1)
+  lo = jnp.take_along_axis(s, ((n - 1) // 2)[..., None], -1)[..., 0]
+  hi = jnp.take_along_axis(s, (n // 2)[..., None], -1)[..., 0]
+  return (lo + hi) / 2
+
+
+def median_consensus(q: jax.Array, mask: jax.Array | None = None, *,
+                     eps: float = 1e-6, weights=None) -> jax.Array:
+  """Eq. 21-22."""
+  del weights
+  m = _mask(q, mask)
+  med = masked_median(q, m)
+  w = jnp.where(m, 1.0 / (jnp.abs(q - med[..., None]) + eps), 0.0)
+  return jnp.sum(w * jnp.where(m, q, 0.0), -1) / jnp.sum(w, -1)
+
+
+def mean(q: jax.Array, mask: jax.Array | None = None, *,
+         weights=None) -> jax.Array:
+  del weights
+  m = _mask(q, mask)
+  return jnp.sum(jnp.where(m, q, 0.0), -1) / jnp.sum(m, -1)
+
+
+def variance_weighted(q: jax.Array, mask: jax.Array | None = None, *,
+                      weights: jax.Array) -> jax.Array:
+  """sum v q / sum v with v the patch variances (`weights`); falls back to
+  the mean where every variance is zero."""
+  m = _mask(q, mask)
+  v = jnp.where(m, jnp.maximum(jnp.asarray(weights), 0.0), 0.0)
+  total = jnp.sum(v, -1)
+  pooled = jnp.sum(v * jnp.where(m, q, 0.0), -1) / jnp.where(total > 0,
+                                                              total, 1.0)
+  return jnp.where(total > 0, pooled, mean(q, m))
+
+
+POOLINGS = {"median_consensus": median_consensus, "mean": mean,
+            "variance_weighted": variance_weighted}
+
+
+def get(name: str):
+  if name not in POOLINGS:
+    raise ValueError(f"unknown pooling {name!r}; choose from "
+                     f"{sorted(POOLINGS)}.")
+  return POOLINGS[name]
