@@ -51,12 +51,15 @@ def jpeg2000(image, *, ratio: float) -> np.ndarray:
                            quality_layers=[float(ratio)], irreversible=True)
 
 
-def gaussian_kernel(sigma: float, *, truncate: float = 4.0) -> np.ndarray:
-  """The normalised 1-D Gaussian of `scipy.ndimage.gaussian_filter`."""
-  radius = int(truncate * sigma + 0.5)
+def gaussian_kernel(sigma: float, *, truncate: float = 4.0,
+                    radius: int | None = None) -> np.ndarray:
+  """The normalised 1-D Gaussian (float64) of `scipy.ndimage.gaussian_filter`
+  (radius int(truncate sigma + 0.5) unless given)."""
+  if radius is None:
+    radius = int(truncate * sigma + 0.5)
   x = np.arange(-radius, radius + 1, dtype=np.float64)
   k = np.exp(-0.5 * (x / sigma) ** 2)
-  return (k / k.sum()).astype(np.float32)
+  return k / k.sum()
 
 
 def gaussian_blur(image: jax.Array, *, sigma: float,
@@ -68,7 +71,7 @@ def gaussian_blur(image: jax.Array, *, sigma: float,
   """
   if sigma <= 0:
     raise ValueError(f"sigma must be > 0, got {sigma}.")
-  k = jnp.asarray(gaussian_kernel(sigma, truncate=truncate))
+  k = jnp.asarray(gaussian_kernel(sigma, truncate=truncate), jnp.float32)
   r = (k.shape[0] - 1) // 2
   x = jnp.asarray(image, jnp.float32)
   batched = x.ndim == 4

@@ -40,6 +40,7 @@ __all__ = [
     "grid_positions",
     "extract_patches",
     "extract_grid",
+    "filter_axis",
 ]
 
 ResizeMethod = Literal["bilinear", "bicubic", "area", "nearest"]
@@ -268,3 +269,19 @@ def extract_grid(images: jax.Array, *, size: int,
   fn = functools.partial(extract_patches, positions=pos, size=size)
   patches = fn(images) if images.ndim == 3 else jax.vmap(fn)(images)
   return patches, pos
+
+
+def filter_axis(x: jax.Array, kernel, *, axis: int,
+                mode: str = "symmetric") -> jax.Array:
+  """Correlates x with an odd-length 1-D `kernel` (NumPy, static) along
+  `axis`, same size out. `mode` is jnp.pad's border mode ("symmetric" is
+  scipy.ndimage's "reflect", "reflect" its "mirror", "wrap", or "constant"
+  for zeros). Shifted slices, so any dtype and shape works under jit."""
+  r = len(kernel) // 2
+  axis = axis % x.ndim
+  pad = [(0, 0)] * x.ndim
+  pad[axis] = (r, r)
+  xp = jnp.pad(x, pad, mode=mode)
+  n = x.shape[axis]
+  return sum(float(kernel[i]) * jax.lax.slice_in_dim(xp, i, i + n, axis=axis)
+             for i in range(len(kernel)) if kernel[i] != 0)

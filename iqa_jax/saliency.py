@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax import images
+from iqa_jax import distortions, images
 
 __all__ = ["spectral_residual", "grey"]
 
@@ -31,23 +31,6 @@ def grey(image: jax.Array) -> jax.Array:
   if image.ndim == 2:
     return image
   return image @ jnp.array([0.299, 0.587, 0.114], jnp.float32)
-
-
-def _gauss_kernel(sigma: float) -> np.ndarray:
-  r = max(1, int(np.ceil(3 * sigma)))
-  t = np.arange(-r, r + 1, dtype=np.float64)
-  k = np.exp(-0.5 * (t / sigma) ** 2)
-  return (k / k.sum()).astype(np.float32)
-
-
-def _blur_axis(x, kernel, axis, wrap):
-  r = len(kernel) // 2
-  pad = [(0, 0)] * x.ndim
-  pad[axis] = (r, r)
-  x = jnp.pad(x, pad, mode="wrap" if wrap else "reflect")
-  n = x.shape[axis] - 2 * r
-  return sum(float(kernel[i]) * jax.lax.slice_in_dim(x, i, i + n, axis=axis)
-             for i in range(len(kernel)))
 
 
 def spectral_residual(image: jax.Array, *, width: int = 64,
@@ -67,12 +50,15 @@ def _spectral_residual(image, *, width, sigma, wrap):
   f = jnp.fft.fft2(small)
   log_amp = jnp.log(jnp.abs(f) + 1e-8)
   phase = jnp.angle(f)
-  box = np.ones(3, np.float32) / 3.0
-  smooth = _blur_axis(_blur_axis(log_amp, np.asarray(box), 0, True),
-                      np.asarray(box), 1, True)
+  box = np.ones(3) / 3.0
+  smooth = images.filter_axis(images.filter_axis(log_amp, box, axis=0,
+                                                 mode="wrap"),
+                              box, axis=1, mode="wrap")
   sal = jnp.abs(jnp.fft.ifft2(jnp.exp(log_amp - smooth + 1j * phase))) ** 2
-  k = _gauss_kernel(sigma if sigma is not None else 3.0 * width / 64)
-  sal = _blur_axis(_blur_axis(sal, k, 0, False), k, 1, wrap)
+  sigma = sigma if sigma is not None else 3.0 * width / 64
+  k = distortions.gaussian_kernel(sigma, radius=max(1, int(np.ceil(3 * sigma))))
+  sal = images.filter_axis(sal, k, axis=0, mode="reflect")
+  sal = images.filter_axis(sal, k, axis=1, mode="wrap" if wrap else "reflect")
   sal = images.resize(sal[..., None], (h, w), method="bilinear")[..., 0]
   sal = sal - sal.min()
   return sal / jnp.maximum(sal.max(), 1e-12)

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax import images, saliency
+from iqa_jax import distortions, images, saliency
 from iqa_jax.sampling import Patches
 
 __all__ = ["grid", "random_positions", "variance_weighted",
@@ -107,27 +107,17 @@ def saliency_weighted(key, image, *, n: int, size: int = 128,
                    name="saliency_weighted")
 
 
-def _filter(x, kernel, axis):
-  r = len(kernel) // 2
-  pad = [(0, 0)] * x.ndim
-  pad[axis] = (r, r)
-  x = jnp.pad(x, pad)  # zeros, as scikit-image's structure tensor
-  n = x.shape[axis] - 2 * r
-  return sum(float(kernel[i]) * jax.lax.slice_in_dim(x, i, i + n, axis=axis)
-             for i in range(len(kernel)) if kernel[i] != 0)
-
-
 def harris_response(image, *, sigma: float = 1.0, k: float = 0.05):
   """(H, W) Harris response of the grey image (Sobel gradients)."""
   g = saliency.grey(jnp.asarray(image, jnp.float32))
   d, s = np.array([1.0, 0.0, -1.0]), np.array([1.0, 2.0, 1.0])
-  gx = _filter(_filter(g, d, 1), s, 0)
-  gy = _filter(_filter(g, d, 0), s, 1)
-  r = max(1, int(np.ceil(4 * sigma)))
-  t = np.arange(-r, r + 1)
-  gauss = np.exp(-0.5 * (t / sigma) ** 2)
-  gauss /= gauss.sum()
-  smooth = lambda a: _filter(_filter(a, gauss, 0), gauss, 1)
+  # Zero borders, as scikit-image's structure tensor.
+  filt = lambda x, k, axis: images.filter_axis(x, k, axis=axis,
+                                               mode="constant")
+  gx = filt(filt(g, d, 1), s, 0)
+  gy = filt(filt(g, d, 0), s, 1)
+  gauss = distortions.gaussian_kernel(sigma)
+  smooth = lambda a: filt(filt(a, gauss, 0), gauss, 1)
   axx, ayy, axy = smooth(gx * gx), smooth(gy * gy), smooth(gx * gy)
   return axx * ayy - axy ** 2 - k * (axx + ayy) ** 2
 

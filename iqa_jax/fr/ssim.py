@@ -18,31 +18,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from iqa_jax import distortions, images
 from iqa_jax.fr.psnr import _pair
 
 __all__ = ["ssim", "ssim_map"]
 
 
 def _kernel(sigma: float, window: int | None) -> np.ndarray:
-  r = int(3.5 * sigma + 0.5) if window is None else (window - 1) // 2
-  t = np.arange(-r, r + 1, dtype=np.float64)
-  k = np.exp(-0.5 * (t / sigma) ** 2)
-  return k / k.sum()
+  return distortions.gaussian_kernel(
+      sigma, truncate=3.5, radius=None if window is None else (window - 1) // 2)
 
 
 def _filter(x, k):
-  """Separable filter over axes -3, -2 (H, W) of (..., H, W, C), symmetric
-  borders (scipy's "reflect")."""
-  r = len(k) // 2
-  for axis in (-3, -2):
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (r, r)
-    xp = jnp.pad(x, pad, mode="symmetric")
-    n = x.shape[axis]
-    x = sum(float(k[i]) * jax.lax.slice_in_dim(xp, i, i + n, axis=x.ndim
-                                               + axis)
-            for i in range(len(k)))
-  return x
+  """The Gaussian over H, W of (..., H, W, C), scipy's "reflect" borders."""
+  return images.filter_axis(images.filter_axis(x, k, axis=-3), k, axis=-2)
 
 
 def ssim_map(ref, dist, *, data_range: float = 1.0, sigma: float = 1.5,
