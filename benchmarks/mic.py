@@ -22,51 +22,15 @@ benchmarks/results/mic.json (keys containing "speedup": ours / libmine).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 from pathlib import Path
 
 import jax
 import numpy as np
+from _libmine import libmine_mic, load_libmine
 from _timing import machine, median_time
 
 from iqa_jax import mic
-
-
-class _Problem(ctypes.Structure):
-  _fields_ = [("n", ctypes.c_int), ("x", ctypes.POINTER(ctypes.c_double)),
-              ("y", ctypes.POINTER(ctypes.c_double))]
-
-
-class _Param(ctypes.Structure):
-  _fields_ = [("alpha", ctypes.c_double), ("c", ctypes.c_double),
-              ("est", ctypes.c_int)]
-
-
-def _libmine(path):
-  lib = ctypes.CDLL(path)
-  lib.mine_compute_score.restype = ctypes.c_void_p
-  lib.mine_compute_score.argtypes = [ctypes.POINTER(_Problem),
-                                     ctypes.POINTER(_Param)]
-  lib.mine_mic.restype = ctypes.c_double
-  lib.mine_mic.argtypes = [ctypes.c_void_p]
-  lib.mine_free_score.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
-  return lib
-
-
-def _libmine_mic(lib, x, y, alpha, c):
-  out = np.empty(len(x))
-  param = _Param(alpha, c, 0)
-  for i in range(len(x)):
-    xi = np.ascontiguousarray(x[i], np.float64)
-    yi = np.ascontiguousarray(y[i], np.float64)
-    prob = _Problem(len(xi), xi.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
-                    yi.ctypes.data_as(ctypes.POINTER(ctypes.c_double)))
-    score = ctypes.c_void_p(lib.mine_compute_score(ctypes.byref(prob),
-                                                   ctypes.byref(param)))
-    out[i] = lib.mine_mic(score)
-    lib.mine_free_score(ctypes.byref(score))
-  return out
 
 
 def main(argv=None):
@@ -80,15 +44,15 @@ def main(argv=None):
                                       "mic.json"))
   args = p.parse_args(argv)
   jax.config.update("jax_enable_x64", True)
-  lib = _libmine(args.libmine)
+  lib = load_libmine(args.libmine)
   rng = np.random.default_rng(0)
   rows = []
   for n in (49, 16):
     x = rng.normal(size=(args.pairs, n))
     y = np.sin(2 * x) + 0.5 * rng.normal(size=x.shape)
-    ref = _libmine_mic(lib, x[:args.peer_pairs], y[:args.peer_pairs], 0.5,
+    ref = libmine_mic(lib, x[:args.peer_pairs], y[:args.peer_pairs], 0.5,
                        10.0)
-    t_peer = median_time(lambda: _libmine_mic(
+    t_peer = median_time(lambda: libmine_mic(
         lib, x[:args.peer_pairs], y[:args.peer_pairs], 0.5, 10.0),
                           args.repeats) / args.peer_pairs
     for dtype in (np.float64, np.float32):

@@ -274,14 +274,20 @@ def extract_grid(images: jax.Array, *, size: int,
 def filter_axis(x: jax.Array, kernel, *, axis: int,
                 mode: str = "symmetric") -> jax.Array:
   """Correlates x with an odd-length 1-D `kernel` (NumPy, static) along
-  `axis`, same size out. `mode` is jnp.pad's border mode ("symmetric" is
-  scipy.ndimage's "reflect", "reflect" its "mirror", "wrap", or "constant"
-  for zeros). Shifted slices, so any dtype and shape works under jit."""
+  `axis`. `mode` is jnp.pad's border mode ("symmetric" is scipy.ndimage's
+  "reflect", "reflect" its "mirror", "wrap", or "constant" for zeros), with
+  a same-size result, or "valid": no padding, len(kernel) - 1 fewer values.
+  Shifted slices, so any dtype and shape works under jit."""
   r = len(kernel) // 2
   axis = axis % x.ndim
-  pad = [(0, 0)] * x.ndim
-  pad[axis] = (r, r)
-  xp = jnp.pad(x, pad, mode=mode)
-  n = x.shape[axis]
+  if mode == "valid":
+    xp, n = x, x.shape[axis] - 2 * r
+    if n < 1:
+      raise ValueError(f"a {len(kernel)}-tap kernel does not fit {x.shape[axis]}"
+                       f" values along axis {axis}.")
+  else:
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (r, r)
+    xp, n = jnp.pad(x, pad, mode=mode), x.shape[axis]
   return sum(float(kernel[i]) * jax.lax.slice_in_dim(xp, i, i + n, axis=axis)
              for i in range(len(kernel)) if kernel[i] != 0)

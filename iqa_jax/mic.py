@@ -29,12 +29,17 @@ call scores a whole batch of pairs of the same length:
 
 A grid with a single row (a constant input) gives 0/0 in libmine, which its
 maximum ignores; MIC is never below 0.
+
+Layout: the pairs are processed in blocks of up to 8,192 with the batch as
+the minor axis, so every step is elementwise over the block (see the note
+above `_ranks`); benchmarks/mic.py measures the speed against libmine.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -60,173 +65,373 @@ def grid_plan(n: int, alpha: float, c: float):
   return plan
 
 
-def _tie_groups(keys):
-  """Per position: is it the first of its run of equal keys, the run's id,
-  and the run's length (keys sorted)."""
-  n = keys.shape[0]
-  start = jnp.concatenate([jnp.ones((1,), bool), keys[1:] != keys[:-1]])
-  gid = jnp.cumsum(start) - 1
-  size = jax.ops.segment_sum(jnp.ones((n,), jnp.int32), gid, num_segments=n)
-  return start, gid, size
-
-
-def _equipartition(keys, rows: int):
-  """SOM Algorithm 3 on sorted keys: (labels (n,), number of rows used)."""
-  n = keys.shape[0]
-  start, gid, size = _tie_groups(keys)
-  s = size[gid]
-
-  def step(carry, inp):
-    h, curr, num, den = carry     # the target row size is num / den
-    first, s_i, i = inp
-    close = first & (h != 0) & (
-        jnp.abs(den * (h + s_i) - num) >= jnp.abs(den * h - num))
-    curr = curr + close.astype(jnp.int32)
-    h = jnp.where(close, 0, h)
-    num = jnp.where(close, n - i, num)
-    den = jnp.where(close, rows - curr, den)
-    h = jnp.where(first, h + s_i, h)
-    return (h, curr, num, den), curr
-
-  init = (jnp.int32(0), jnp.int32(0), jnp.int32(n), jnp.int32(rows))
-  (_, curr, _, _), labels = jax.lax.scan(
-      step, init, (start, s.astype(jnp.int32), jnp.arange(n, dtype=jnp.int32)))
-  return labels, curr + 1
-
-
-def _clumps(xs, q_by_x):
-  """GetClumpsPartition: clump labels (n,) of x-sorted points and their
-  count."""
-  n = xs.shape[0]
-  start, gid, size = _tie_groups(xs)
-  qmax = jax.ops.segment_max(q_by_x, gid, num_segments=n)
-  qmin = jax.ops.segment_min(q_by_x, gid, num_segments=n)
-  mixed = (size > 1) & (qmax != qmin)
-  neg = -jnp.cumsum(mixed.astype(jnp.int32))          # -1, -2, ... per group
-  tilde = jnp.where(mixed[gid], neg[gid], q_by_x)
-  change = jnp.concatenate([jnp.zeros((1,), jnp.int32),
-                            (tilde[1:] != tilde[:-1]).astype(jnp.int32)])
-  p_map = jnp.cumsum(change)
-  return p_map, p_map[-1] + 1
-
-
 def _plogp(k, total, log_total):
   """-(k / total) (log k - log total), 0 where k == 0 (libmine's terms)."""
   safe = jnp.where(k > 0, k, 1)
   return jnp.where(k > 0, -(k / total) * (jnp.log(safe) - log_total), 0.0)
 
 
-def _optimize_x(q_map, q, p_map, p, cols, *, n, rows_max, cols_max, pm,
-                dtype):
-  """SOM Algorithm 2: normalised MI (cols_max - 1,) for 2..cols_max columns
-  (-inf beyond `cols`)."""
-  c = jnp.cumsum(jnp.zeros((pm,), jnp.int32).at[p_map].add(1)).astype(dtype)
-  hist = jnp.zeros((rows_max, pm), jnp.int32).at[q_map, p_map].add(1)
-  cum = jnp.cumsum(hist, axis=1).astype(dtype)          # (rows_max, pm)
-  nf = jnp.asarray(n, dtype)
-  hq = jnp.sum(_plogp(cum[:, -1], nf, jnp.log(nf)))
-  a = jnp.arange(pm)[:, None]          # s - 1
-  b = jnp.arange(pm)[None, :]          # t - 1
-  cs, ct = c[:, None], c[None, :]
+def _reduce0(x, op, identity):
+  """op-reduction over axis 0 as a tree of elementwise ops on halves (axis 0
+  padded with `identity` to a power of two). XLA:CPU runs a reduction over
+  a leading axis (with the batch minor) about 10x slower than this, and
+  uneven splits (concatenations) stop the tree from fusing with the
+  producer of x."""
+  size = 1 << max(x.shape[0] - 1, 0).bit_length()
+  if size > x.shape[0]:
+    x = jnp.concatenate([x, jnp.full((size - x.shape[0],) + x.shape[1:],
+                                     identity, x.dtype)])
+  while x.shape[0] > 1:
+    h = x.shape[0] // 2
+    x = op(x[:h], x[h:])
+  return x[0]
+
+
+def _sum0(x):
+  return _reduce0(x, jnp.add, 0)
+
+
+def _max0(x):
+  return _reduce0(x, jnp.maximum, -jnp.inf)
+
+
+def _xlogx(k):
+  return jnp.where(k > 0, k * jnp.log(jnp.where(k > 0, k, 1)), 0.0)
+
+
+def _pair_terms(cum_s, cum_t, cs, ct, a, b):
+  """The entropies of SOM Algorithm 2 for clump prefixes s and t: (F(s, t)
+  of level 2, HP2Q(s, t), c_s / c_t, (c_t - c_s) / c_t).
+
+  cum_s, cum_t: row counts of the first s / t clumps, rows on axis 0 and
+  the other axes broadcasting against cs, ct (their totals) and a, b
+  (s - 1, t - 1): e.g. (rows, S, 1, B), (rows, 1, T, B), (S, 1, B),
+  (1, T, B). The row sums of the pairwise entropies reduce to x log x sums:
+  with D_r = cum_r(t) - cum_r(s), sum_r -(D_r / T) log(D_r / T) = -L / T +
+  (sum_r D_r / T) log T, L = sum_r D_r log D_r.
+  """
   ct_safe = jnp.where(ct > 0, ct, 1.0)
   log_ct = jnp.log(ct_safe)
-  # The row sums of every pairwise entropy reduce to one (rows, pm, pm)
-  # array: with D_r = cum_r(t) - cum_r(s), sum_r -(D_r / T) log(D_r / T) =
-  # -L / T + (sum_r D_r / T) log T, L = sum_r D_r log D_r.
-  def xlogx(k):
-    return jnp.where(k > 0, k * jnp.log(jnp.where(k > 0, k, 1)), 0.0)
-  d = cum[:, None, :] - cum[:, :, None]                 # (rows, s, t)
-  l_st = jnp.sum(xlogx(d), axis=0)
-  a_s = jnp.sum(xlogx(cum), axis=0)[:, None]            # sum_r cum log cum
+  l_st = _sum0(_xlogx(cum_t - cum_s))
+  a_s = _sum0(_xlogx(cum_s))                    # sum_r cum log cum
   dt = ct - cs
-  # Level 2: F(s, t) = hp3(s, t) - hp3q(s, t) (SOM Algorithm 2, line 5).
+  # Level 2: F(s, t) = hp3(s, t) - hp3q(s, t) (line 5).
   hp3 = jnp.where(a == b, 0.0, _plogp(cs, ct, log_ct)
                   + _plogp(dt, ct, log_ct))
   hp3q = (-a_s + log_ct * cs - l_st + log_ct * dt) / ct_safe
-  valid_t = b < p
-  neg = jnp.asarray(-jnp.inf, dtype)
-  level = hq + jnp.max(jnp.where((a <= b) & valid_t, hp3 - hp3q, neg),
-                       axis=0)                     # I(t, 2) at index t - 1
   # HP2Q(s, t) = H(Q | clumps s+1..t) for the later levels (line 13).
   dt_safe = jnp.where(dt > 0, dt, 1.0)
   hp2q = jnp.where(a >= b, 0.0, -l_st / dt_safe + jnp.log(dt_safe))
-  w_s, w_t = cs / ct_safe, (ct - cs) / ct_safe
-  out = jnp.full((cols_max - 1,), neg).at[0].set(level[p - 1])
+  return hp3 - hp3q, hp2q, cs / ct_safe, dt / ct_safe
 
-  def body(l, carry):
-    level, val, out = carry
-    f = w_s * (level[:, None] - hq) - w_t * hp2q
-    ok = (a >= l - 2) & (a <= b) & (b >= l - 1) & valid_t
-    nxt = hq + jnp.max(jnp.where(ok, f, neg), axis=0)
-    level = jnp.where(b[0] >= l - 1, nxt, level)
-    val = jnp.where(p >= l, level[p - 1], val)    # I(p, l) = I(p, p), l > p
-    out = out.at[l - 2].set(jnp.where(l <= cols, val, neg))
-    return level, val, out
 
-  _, _, out = jax.lax.fori_loop(3, cols_max + 1, body,
-                                (level, level[p - 1], out))
-  ls = jnp.arange(2, cols_max + 1).astype(dtype)
+# Everything below works on arrays whose LAST axis is the batch of pairs
+# (B): per-position arrays are (n, B), per-pair scalars (B,). The loops over
+# positions are `lax.scan`s whose bodies are elementwise over B, and every
+# sort, gather and histogram is written as comparisons with one-hot sums:
+# no scatter, gather or sort on the hot path, which XLA:CPU would run pair
+# by pair; these vectorise over the batch instead.
+
+
+def _ranks(v):
+  """Stable ranks (n, B) int32 of each column of v (n, B): the position of
+  each value in an ascending stable argsort."""
+  n = v.shape[0]
+  idx = jnp.arange(n, dtype=jnp.int32)[:, None]
+
+  def body(r, inp):
+    vj, j = inp
+    return r + jnp.where(idx > j, vj[None] <= v, vj[None] < v).astype(
+        jnp.int32), None
+  r, _ = jax.lax.scan(body, jnp.zeros(v.shape, jnp.int32),
+                      (v, jnp.arange(n, dtype=jnp.int32)))
+  return r
+
+
+def _push(rank, *vals):
+  """out[r] = val[i] where rank[i] == r (columnwise): values in rank order."""
+  n = rank.shape[0]
+  rr = jnp.arange(n, dtype=jnp.int32)[:, None]
+
+  def body(outs, inp):
+    hit = inp[0][None] == rr
+    return tuple(o + jnp.where(hit, v[None], 0)
+                 for o, v in zip(outs, inp[1:])), None
+  outs, _ = jax.lax.scan(body, tuple(jnp.zeros_like(v) for v in vals),
+                         (rank, *vals))
+  return outs
+
+
+def _pull(index, table):
+  """out[r] = table[index[r]] (columnwise), index, table (n, B)."""
+  n = table.shape[0]
+
+  def body(out, inp):
+    row, k = inp
+    return out + jnp.where(index == k, row[None], 0), None
+  out, _ = jax.lax.scan(body, jnp.zeros(index.shape, table.dtype),
+                        (table, jnp.arange(n, dtype=jnp.int32)))
+  return out
+
+
+def _starts(sorted_keys):
+  """(n, B) bool: the first position of each run of equal sorted keys."""
+  return jnp.concatenate([jnp.ones_like(sorted_keys[:1], bool),
+                          sorted_keys[1:] != sorted_keys[:-1]])
+
+
+def _run_lengths(first):
+  """(n, B) int32: positions from r to the end of its run (the run's size
+  at its first position)."""
+  nxt = jnp.concatenate([first[1:], jnp.ones_like(first[:1])])
+
+  def body(carry, f_next):
+    length = 1 + jnp.where(f_next, 0, carry)
+    return length, length
+  _, out = jax.lax.scan(body, jnp.zeros(first.shape[1:], jnp.int32), nxt,
+                        reverse=True)
+  return out
+
+
+def _equipartition(first, size, rows):
+  """SOM Algorithm 3 over sorted positions: (labels (n, B), rows used (B,)).
+
+  first: the first position of each tie group; size: its size there. A row
+  closes when adding the next group would overshoot the running target
+  (num / den, recomputed from what is left) more than stopping short;
+  compared exactly in integers.
+  """
+  n, batch = first.shape
+  rows = jnp.broadcast_to(jnp.asarray(rows, jnp.int32), (batch,))
+
+  def step(carry, inp):
+    h, curr, num, den = carry
+    f, s, i = inp
+    close = f & (h != 0) & (
+        jnp.abs(den * (h + s) - num) >= jnp.abs(den * h - num))
+    curr = curr + close.astype(jnp.int32)
+    h = jnp.where(close, 0, h)
+    num = jnp.where(close, n - i, num)
+    den = jnp.where(close, rows - curr, den)
+    h = jnp.where(f, h + s, h)
+    return (h, curr, num, den), curr
+
+  zero = jnp.zeros((batch,), jnp.int32)
+  init = (zero, zero, jnp.full((batch,), n, jnp.int32), rows)
+  (_, curr, _, _), labels = jax.lax.scan(
+      step, init, (first, size, jnp.arange(n, dtype=jnp.int32)))
+  return labels, curr + 1
+
+
+def _clumps(first_a, q_a):
+  """GetClumpsPartition on x-sorted positions: (clump index (n, B), clumps
+  (B,)). Consecutive points of one row form a clump; a tie group of x
+  holding several rows is a clump of its own."""
+  d = jnp.concatenate([jnp.zeros_like(first_a[:1]),
+                       ~first_a[1:] & (q_a[1:] != q_a[:-1])])
+
+  def fwd(carry, inp):                    # a row change earlier in the group
+    f, di = inp
+    m = di | (~f & carry)
+    return m, m
+
+  def bwd(carry, inp):                    # a row change later in the group
+    f_next, d_next = inp
+    m = ~f_next & (d_next | carry)
+    return m, m
+
+  zero = jnp.zeros(first_a.shape[1:], bool)
+  _, before = jax.lax.scan(fwd, zero, (first_a, d))
+  nxt_f = jnp.concatenate([first_a[1:], jnp.ones_like(first_a[:1])])
+  nxt_d = jnp.concatenate([d[1:], jnp.zeros_like(d[:1])])
+  _, after = jax.lax.scan(bwd, zero, (nxt_f, nxt_d), reverse=True)
+  mixed = before | after
+  change = first_a[1:] & (mixed[1:] | mixed[:-1] | (q_a[1:] != q_a[:-1]))
+  p_map = jnp.concatenate([jnp.zeros_like(q_a[:1]),
+                           jnp.cumsum(change.astype(jnp.int32), axis=0)])
+  return p_map, p_map[-1] + 1
+
+
+def _counts(p_map, q_a, rows_max, pm, dtype):
+  """c (pm, B): points in clumps <= t; cum (rows_max, pm, B): of those, the
+  points in each row."""
+  tv = jnp.arange(pm, dtype=jnp.int32)[:, None]
+  rv = jnp.arange(rows_max, dtype=jnp.int32)[:, None, None]
+
+  def body(carry, inp):
+    c, cum = carry
+    pr, qr = inp
+    m = pr[None] <= tv                                    # (pm, B)
+    return (c + m.astype(jnp.int32),
+            cum + (m[None] & (qr[None, None] == rv)).astype(jnp.int32)), None
+  batch = p_map.shape[1]
+  (c, cum), _ = jax.lax.scan(
+      body, (jnp.zeros((pm, batch), jnp.int32),
+             jnp.zeros((rows_max, pm, batch), jnp.int32)), (p_map, q_a))
+  return c.astype(dtype), cum.astype(dtype)
+
+
+def _optimize_x(q_a, q, p_map, p, cols, *, n, rows_max, cols_max, pm,
+                dtype):
+  """SOM Algorithm 2: normalised MI (cols_max - 1, B) for 2..cols_max
+  columns (-inf beyond `cols`).
+
+  I(t, l), the best MI of the first t clumps in l columns, is needed for
+  every t only below the last level; the last level is evaluated at t = p
+  alone, where the counts are the row totals.
+  """
+  c, cum = _counts(p_map, q_a, rows_max, pm, dtype)
+  nf = jnp.asarray(n, dtype)
+  tot = cum[:, -1]                                        # (rows_max, B)
+  hq = _sum0(_plogp(tot, nf, jnp.log(nf)))                # (B,)
+  neg = jnp.asarray(-jnp.inf, dtype)
+  a1 = jnp.arange(pm)[:, None]                            # s - 1, (S, 1)
+  # The column t = p: prefixes s against everything.
+  col = _pair_terms(cum, tot[:, None], c, jnp.full_like(c[:1], nf), a1,
+                    (p - 1)[None])                        # each (S, B)
+
+  # I(p, 2) from the column: F(s, p) for every s.
+  val = hq + _max0(jnp.where(a1 <= p - 1, col[0], neg))
+  if cols_max == 2:
+    out = val[None]
+  else:
+    a = jnp.arange(pm)[:, None, None]                     # s - 1
+    b = jnp.arange(pm)[None, :, None]                     # t - 1
+    f, hp2q, w_s, w_t = _pair_terms(cum[:, :, None], cum[:, None, :],
+                                    c[:, None], c[None, :], a, b)
+    fm = jnp.where((a <= b) & (b < p), f, neg)  # I(t, 2) = hq + max_s fm
+    _, hp2q_p, ws_p, wt_p = col
+    outs = [val]
+    level = hq + _max0(fm)                                # I(t, 2)
+    tv = jnp.arange(pm)[:, None]
+
+    def at(v):                                            # v[p - 1]
+      return jnp.take_along_axis(v, jnp.maximum(p - 1, 0)[None], axis=0)[0]
+    for l in range(3, cols_max):                          # full middle levels
+      g = w_s * (level[:, None] - hq) - w_t * hp2q
+      ok = (a >= l - 2) & (a <= b) & (b >= l - 1) & (b < p)
+      nxt = hq + jnp.max(jnp.where(ok, g, neg), axis=0)
+      level = jnp.where(tv >= l - 1, nxt, level)
+      val = jnp.where(p >= l, at(level), val)             # I(p, l) = I(p, p)
+      outs.append(val)
+    # The last level at t = p only. (A native reduction here: a tree of
+    # slices over `level` would make XLA recompute the (s, t) table in
+    # every branch.)
+    g = ws_p * (level - hq) - wt_p * hp2q_p
+    ok = (a1 >= cols_max - 2) & (a1 <= p - 1)
+    nxt = hq + jnp.max(jnp.where(ok, g, neg), axis=0)
+    outs.append(jnp.where(p >= cols_max, nxt, val))
+    out = jnp.stack(outs)
+  ls = jnp.arange(2, cols_max + 1).astype(dtype)[:, None]
   denom = jnp.minimum(jnp.log(ls), jnp.log(jnp.maximum(q, 1).astype(dtype)))
   scores = jnp.where(q > 1, out / jnp.where(q > 1, denom, 1.0), neg)
   scores = jnp.where(p > 1, scores, 0.0)
-  return jnp.where(jnp.arange(2, cols_max + 1) <= cols, scores, neg)
+  return jnp.where(jnp.arange(2, cols_max + 1)[:, None] <= cols, scores, neg)
 
 
-def _orientation(a, b, plan, dtype):
-  """(rows count, cols_max - 1) normalised MI of the grids whose rows
+class _Sorted(NamedTuple):
+  """One variable's order: its stable ranks (n, B), and in rank order the
+  first position of each tie group and the group's size there."""
+  rank: jax.Array
+  first: jax.Array
+  size: jax.Array
+
+
+def _order(v):
+  rank = _ranks(v)
+  (vs,) = _push(rank, v)
+  first = _starts(vs)
+  return _Sorted(rank, first, _run_lengths(first))
+
+
+def _orientation(a: _Sorted, b: _Sorted, plan, n, dtype):
+  """(grids, cols_max - 1, B) normalised MI of the grids whose rows
   equipartition b and whose columns clump a.
 
-  Short plans (n <= ~100 at alpha 0.6; SMIC's n = 16 and 49) are unrolled,
-  each grid at its own array sizes; long ones go through one traced body
-  (`lax.map` over the plan, arrays padded to the largest grid), which keeps
-  compile time flat in n.
+  Short plans (SMIC's n = 16 and 49) are unrolled, each grid at its own
+  array sizes; long ones go through one traced body (`lax.map` over the
+  plan, arrays padded to the largest grid), keeping compile time flat in n.
   """
-  n = a.shape[0]
   cols_max = max(cl for _, cl, _ in plan)
-  ia = jnp.argsort(a, stable=True)
-  ib = jnp.argsort(b, stable=True)
-  a_sorted, b_sorted = a[ia], b[ib]
+  # Position r of the a-order holds the point of b-rank b_of_a[r].
+  (b_of_a,) = _push(a.rank, b.rank)
 
-  def one(rows, cols, k_hat, rows_max, pm):
-    q_by_b, q = _equipartition(b_sorted, rows)
-    q_by_a = jnp.zeros((n,), jnp.int32).at[ib].set(q_by_b)[ia]
-    p_map, p = _clumps(a_sorted, q_by_a)
-    sup, p_sup = _equipartition(p_map, k_hat)
+  def one(rows, cols, k_hat, rows_max, pm, width):
+    q_b, q = _equipartition(b.first, b.size, rows)
+    q_a = _pull(b_of_a, q_b)
+    p_map, p = _clumps(a.first, q_a)
+    sup, p_sup = _equipartition(_starts(p_map), _run_lengths(_starts(p_map)),
+                                k_hat)
     over = p > k_hat
-    p_map = jnp.minimum(jnp.where(over, sup, p_map), pm - 1)  # < k_hat now
+    p_map = jnp.minimum(jnp.where(over, sup, p_map), pm - 1)
     p = jnp.where(over, p_sup, p)
-    return _optimize_x(q_by_a, q, p_map, p, cols, n=n, rows_max=rows_max,
-                       cols_max=cols_max, pm=pm, dtype=dtype)
+    out = _optimize_x(q_a, q, p_map, p, cols, n=n, rows_max=rows_max,
+                      cols_max=width, pm=pm, dtype=dtype)
+    return jnp.pad(out, ((0, cols_max - width), (0, 0)),
+                   constant_values=-jnp.inf)
 
-  if len(plan) <= _UNROLL:
-    return jnp.stack([one(r, cl, k, r, min(n, k)) for r, cl, k in plan])
+  if len(plan) <= _UNROLL:  # each grid at its own sizes
+    return jnp.stack([one(r, cl, k, r, min(n, k), cl) for r, cl, k in plan])
   rows_max = max(r for r, _, _ in plan)
   pm = min(n, max(k for _, _, k in plan))
-  return jax.lax.map(lambda t: one(t[0], t[1], t[2], rows_max, pm),
+  return jax.lax.map(lambda t: one(t[0], t[1], t[2], rows_max, pm, cols_max),
                      jnp.asarray(plan, jnp.int32))
 
 
 _UNROLL = 2
 
 
-def _mic_one(x, y, *, plan, est):
+def _mic_block(x, y, *, plan, est):
+  """MIC (B,) of the columns of x, y (n, B)."""
+  n = x.shape[0]
   if est == "mic_e":
     plan = tuple((r, min(r, cl), k) for r, cl, k in plan)
-  xy = _orientation(x, y, plan, x.dtype)        # rows from y
-  yx = _orientation(y, x, plan, x.dtype)        # rows from x
-  i = jnp.arange(len(plan))[:, None]
-  j = jnp.arange(xy.shape[1])[None, :]
+  ox, oy = _order(x), _order(y)
+  xy = _orientation(ox, oy, plan, n, x.dtype)    # rows from y
+  yx = _orientation(oy, ox, plan, n, x.dtype)    # rows from x
+  i = jnp.arange(len(plan))[:, None, None]
+  j = jnp.arange(xy.shape[1])[None, :, None]
   if est == "mic_e":
     # libmine keeps x-vs-y below the diagonal and y-vs-x on and above it.
     xy = jnp.where(j < i, xy, -jnp.inf)
-  cand = jnp.concatenate([xy, yx], axis=1)
+  cand = jnp.concatenate([xy, yx], axis=1).reshape(-1, x.shape[1])
   cand = jnp.where(jnp.isnan(cand), -jnp.inf, cand)
-  return jnp.maximum(jnp.asarray(0.0, x.dtype), jnp.max(cand))
+  return jnp.maximum(jnp.asarray(0.0, x.dtype), _max0(cand))
+
+
+# Pairs per block, and a bound on the (pm, pm, block) tables of the dynamic
+# programme: blocks of a few thousand pairs amortise XLA:CPU's
+# per-operation costs; larger ones run slower per pair (their tables leave
+# the caches: 31k instead of 66k pairs/s at n = 49 with 18k-pair blocks).
+_BLOCK_PAIRS = 8192
+_BLOCK_ELEMENTS = 1 << 23
+
+
+def _block_size(count, n, plan):
+  pm = min(n, max(k for _, _, k in plan))
+  return max(1, min(count, _BLOCK_PAIRS, _BLOCK_ELEMENTS // (pm * pm)))
+
+
+# Blocks written out one after another in the graph up to this many; more
+# go through `lax.map`, whose loop body XLA:CPU runs on one thread (half
+# the speed on 2 cores) but compiles once.
+_UNROLL_BLOCKS = 4
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "est"))
 def _mic_batch(x, y, *, plan, est):
-  return jax.vmap(functools.partial(_mic_one, plan=plan, est=est))(x, y)
+  """(N,) MIC of the rows of x, y (N, n), in blocks along N."""
+  count, n = x.shape
+  block = _block_size(count, n, plan)
+  pad = -count % block
+  xt = jnp.pad(x, ((0, pad), (0, 0))).reshape(-1, block, n).transpose(0, 2, 1)
+  yt = jnp.pad(y, ((0, pad), (0, 0))).reshape(-1, block, n).transpose(0, 2, 1)
+  fn = functools.partial(_mic_block, plan=plan, est=est)
+  if xt.shape[0] <= _UNROLL_BLOCKS:
+    out = jnp.stack([fn(xt[i], yt[i]) for i in range(xt.shape[0])])
+  else:
+    out = jax.lax.map(lambda xy: fn(*xy), (xt, yt))
+  return out.reshape(-1)[:count]
 
 
 def mic(x, y, *, alpha: float = 0.6, c: float = 15.0,
@@ -250,5 +455,14 @@ def mic(x, y, *, alpha: float = 0.6, c: float = 15.0,
     raise ValueError(f"MIC needs at least 4 points per pair, got {n}.")
   plan = tuple(grid_plan(n, alpha, c))
   lead = x.shape[:-1]
-  out = _mic_batch(x.reshape(-1, n), y.reshape(-1, n), plan=plan, est=est)
+  x, y = x.reshape(-1, n), y.reshape(-1, n)
+  step = _block_size(x.shape[0], n, plan) * _UNROLL_BLOCKS
+  if isinstance(x, jax.core.Tracer) or x.shape[0] <= step:
+    out = _mic_batch(x, y, plan=plan, est=est)
+  else:  # outside jit: equal-size calls of one compiled function
+    pad = -x.shape[0] % step
+    xp, yp = jnp.pad(x, ((0, pad), (0, 0))), jnp.pad(y, ((0, pad), (0, 0)))
+    out = jnp.concatenate([
+        _mic_batch(xp[i:i + step], yp[i:i + step], plan=plan, est=est)
+        for i in range(0, xp.shape[0], step)])[:x.shape[0]]
   return out.reshape(lead)

@@ -45,20 +45,20 @@ def imagenet_normalise(x: jax.Array) -> jax.Array:
       IMAGENET_STD, x.dtype)
 
 
-def _hann_filter(dtype) -> jax.Array:
-  g = np.hanning(5)[1:-1]
-  f = np.outer(g, g)
-  return jnp.asarray(f / f.sum(), dtype)
-
-
 def l2_pool(x: jax.Array) -> jax.Array:
-  """DISTS' L2 pooling: sqrt(depthwise_hann3x3(x^2), stride 2, pad 1)."""
-  c = x.shape[-1]
-  k = jnp.tile(_hann_filter(x.dtype)[:, :, None, None], (1, 1, 1, c))
-  y = jax.lax.conv_general_dilated(
-      x * x, k, window_strides=(2, 2), padding=((1, 1), (1, 1)),
-      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c,
-      precision=jax.lax.Precision.HIGHEST)
+  """DISTS' L2 pooling: sqrt(hann3x3(x^2) + 1e-12), stride 2, padding 1.
+
+  The 3 x 3 Hann filter g g^T / sum (g = hanning(5)[1:-1] = [.5, 1, .5])
+  is separable, so it runs as two strided 3-tap passes: XLA:CPU's depthwise
+  convolution took 146 ms on a (2, 256, 341, 64) map, this takes 21 ms.
+  """
+  g = np.hanning(5)[1:-1]
+  g = g / g.sum()
+  _, h, w, _ = x.shape
+  ho, wo = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+  y = jnp.pad(x * x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  y = sum(float(g[i]) * y[:, i:i + 2 * (ho - 1) + 1:2] for i in range(3))
+  y = sum(float(g[j]) * y[:, :, j:j + 2 * (wo - 1) + 1:2] for j in range(3))
   return jnp.sqrt(y + 1e-12)
 
 

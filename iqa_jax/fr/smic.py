@@ -1,0 +1,237 @@
+"""SMIC: attention from the maximal information coefficient (source text 003).
+
+  vgg = VGG16.pretrained()
+  proj = smic.random_projections(jax.random.key(0))     # or load_projections
+  a = smic.attention(ref, dist, vgg=vgg, projections=proj)    # (N, gh, gw)
+  s = smic.psnr_smic(ref, dist, vgg=vgg, projections=proj)    # (N,)
+
+ref, dist: (N, H, W, 3) RGB in [0, 1], fed to VGG16 as they are (no ImageNet
+normalisation) with L2 pooling between the stages, as the official code
+(KANGX99/SMIC, smic-pytorch) does; see ../shared/notes/authors_code.md, s. 1.
+
+1. relu3_3 (256 ch, 1/4 scale) and relu4_3 (512 ch, 1/8 scale) of both
+   images are projected by fixed 1 x 1 projections to K = 32 channels.
+2. Each projected map is cut into `patch` x `patch` windows with `stride`
+   (`torch.nn.Unfold` order). For every window and channel, the 49 values of
+   the distorted image against the reference's give one MIC (alpha 0.5,
+   c 10, libmine's MIC_approx: `iqa_jax.mic`); all windows, channels and
+   images go through one batched call.
+3. The attention of a window is 1 - the mean MIC over the K channels: low
+   where the distorted features still depend on the reference, high where
+   the dependence is lost. A = (A_3 + zoom(A_4)) / 2 on the relu3_3 grid,
+   `zoom` being `scipy.ndimage.zoom(order=1)` (corner-aligned bilinear).
+4. A is zoomed to the metric map and pools it: PSNR-SMIC =
+   10 log10(R^2 / (mean(mse_map A) + 1e-10)) with the 7 x 7 local MSE map
+   (R = data range, 1 in the official code); SSIM-SMIC = mean((1 - ssim_map)
+   A) with a 7 x 7 Gaussian SSIM map (sigma 1.5, valid borders, channels
+   averaged). SSIM-SMIC is a distance: lower is better.
+
+MIC depends only on the ranks of the values, so the scale of the projections
+does not matter, only their directions.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from iqa_jax import mic as mic_lib
+from iqa_jax.fr.psnr import mse_map
+from iqa_jax.fr.ssim import ssim_map
+
+__all__ = ["Projections", "random_projections", "load_projections",
+           "unfold", "zoom_linear", "layer_attention", "attention",
+           "attention_map", "psnr_smic", "ssim_smic", "LAYERS"]
+
+LAYERS = ("relu3_3", "relu4_3")
+_CHANNELS_IN = {"relu3_3": 256, "relu4_3": 512}
+
+
+class Projections(NamedTuple):
+  """1 x 1 projections as (C_in, K) matrices: relu3_3 (256, K), relu4_3
+  (512, K)."""
+  relu3_3: jax.Array
+  relu4_3: jax.Array
+
+
+def random_projections(key: jax.Array, *, channels: int = 32,
+                       kind: str = "xavier") -> Projections:
+  """Fixed random projections.
+
+  kind="xavier": U(+-sqrt(6 / (C_in + K))), torch's `xavier_uniform_` (gain
+  1), what the official code draws (its torch-seeded values cannot be drawn
+  by JAX; export them and use `load_projections` for bit-equal weights).
+  kind="gaussian": i.i.d. N(0, 1) directions, as the paper describes.
+  """
+  if kind not in ("xavier", "gaussian"):
+    raise ValueError(f"kind must be 'xavier' or 'gaussian', got {kind!r}.")
+  out = []
+  for k, layer in zip(jax.random.split(key), LAYERS):
+    cin = _CHANNELS_IN[layer]
+    if kind == "xavier":
+      bound = float(np.sqrt(6.0 / (cin + channels)))
+      w = jax.random.uniform(k, (cin, channels), jnp.float32, -bound, bound)
+    else:
+      w = jax.random.normal(k, (cin, channels), jnp.float32)
+    out.append(w)
+  return Projections(*out)
+
+
+def load_projections(path: str | os.PathLike, *,
+                     prefix: str | None = None) -> Projections:
+  """Projections from an .npz file.
+
+  Keys: `relu3_3` and `relu4_3`, or the official module names `randpj`
+  (relu3_3) and `randpj2` (relu4_3), optionally under `prefix/` (as in
+  ../shared/reference/smic_official/projections.npz, prefix "psnr_smic").
+  Arrays in torch's conv layout (K, C_in, 1, 1) or as (C_in, K).
+  """
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"projection file {path} does not exist.")
+  with np.load(path) as f:
+    keys = list(f.files)
+    names = {}
+    for layer, official in zip(LAYERS, ("randpj", "randpj2")):
+      cands = [layer, official]
+      if prefix:
+        cands = [f"{prefix}/{c}" for c in cands]
+      found = [c for c in cands if c in keys]
+      if not found:
+        raise KeyError(f"{path}: no array for {layer} (looked for "
+                       f"{cands}; the file has {keys}). Pass prefix= for "
+                       f"files holding several metrics' projections.")
+      names[layer] = np.asarray(f[found[0]], np.float32)
+  out = []
+  for layer in LAYERS:
+    w, cin = names[layer], _CHANNELS_IN[layer]
+    if w.ndim == 4 and w.shape[1] == cin and w.shape[2:] == (1, 1):
+      w = w[:, :, 0, 0].T
+    if w.ndim != 2 or w.shape[0] != cin:
+      raise ValueError(f"{path}: {layer} projection has shape {w.shape}; "
+                       f"expected (K, {cin}, 1, 1) or ({cin}, K).")
+    out.append(jnp.asarray(w))
+  if out[0].shape[1] != out[1].shape[1]:
+    raise ValueError(f"{path}: the two projections have different K "
+                     f"({out[0].shape[1]} and {out[1].shape[1]}).")
+  return Projections(*out)
+
+
+def unfold(x: jax.Array, *, patch: int, stride: int) -> jax.Array:
+  """(N, H, W, C) -> (N, gh, gw, C, patch * patch) windows, g = (H - patch)
+  // stride + 1; values row-major within a window (`torch.nn.Unfold`)."""
+  n, h, w, c = x.shape
+  if h < patch or w < patch:
+    raise ValueError(f"a {patch} x {patch} window does not fit a {h} x {w} "
+                     f"feature map; the image is too small for SMIC.")
+  gh, gw = (h - patch) // stride + 1, (w - patch) // stride + 1
+  rows = (stride * np.arange(gh))[:, None] + np.arange(patch)[None, :]
+  cols = (stride * np.arange(gw))[:, None] + np.arange(patch)[None, :]
+  win = x[:, rows[:, None, :, None], cols[None, :, None, :]]  # n gh gw p p c
+  return jnp.moveaxis(win, -1, 3).reshape(n, gh, gw, c, patch * patch)
+
+
+@functools.lru_cache(maxsize=64)
+def _zoom_matrix(n_in: int, n_out: int, scipy_rounding: bool) -> np.ndarray:
+  """(n_out, n_in) weights of scipy.ndimage.zoom(order=1, grid_mode=False):
+  output o samples the input at o (n_in - 1) / (n_out - 1)."""
+  step = (n_in - 1) / (n_out - 1) if n_out > 1 else 1.0
+  pos = np.arange(n_out) * step
+  lo = np.clip(np.floor(pos).astype(np.int64), 0, n_in - 1)
+  hi = np.minimum(lo + 1, n_in - 1)
+  frac = pos - lo
+  m = np.zeros((n_out, n_in))
+  np.add.at(m, (np.arange(n_out), lo), 1.0 - frac)
+  np.add.at(m, (np.arange(n_out), hi), frac)
+  if scipy_rounding:
+    m[pos > n_in - 1] = 0.0
+  return m
+
+
+def zoom_linear(a: jax.Array, shape: tuple[int, int], *,
+                scipy_rounding: bool = True) -> jax.Array:
+  """(..., h, w) -> (..., *shape), `scipy.ndimage.zoom(a, shape / (h, w),
+  order=1)`: corner-aligned linear interpolation along each axis.
+
+  scipy_rounding=True also reproduces scipy's default mode="constant" at the
+  far edge: when o (n_in - 1) / (n_out - 1) rounds (in float64) above
+  n_in - 1, scipy treats the sample as outside the input and returns 0 (for
+  n_in = 12, n_out = 335, the last column). The official SMIC code inherits
+  this, so it is the default here; False interpolates those samples too.
+  """
+  mh = jnp.asarray(_zoom_matrix(a.shape[-2], shape[0], scipy_rounding),
+                   a.dtype)
+  mw = jnp.asarray(_zoom_matrix(a.shape[-1], shape[1], scipy_rounding),
+                   a.dtype)
+  return jnp.einsum("Hh,...hw,Ww->...HW", mh, a, mw,
+                    precision=jax.lax.Precision.HIGHEST)
+
+
+def layer_attention(ref_feat: jax.Array, dist_feat: jax.Array,
+                    projection: jax.Array, *, patch: int = 7,
+                    stride: int = 7, alpha: float = 0.5,
+                    c: float = 10.0) -> jax.Array:
+  """(N, gh, gw) attention of one layer: 1 - mean_k MIC(dist_k, ref_k) over
+  the windows of the projected (N, h, w, C) feature maps."""
+  def project(f):
+    p = jnp.einsum("nhwc,ck->nhwk", f.astype(jnp.float32), projection,
+                   precision=jax.lax.Precision.HIGHEST)
+    return unfold(p, patch=patch, stride=stride)
+  m = mic_lib.mic(project(dist_feat), project(ref_feat), alpha=alpha, c=c)
+  return 1.0 - jnp.mean(m, axis=-1)
+
+
+def attention(ref: jax.Array, dist: jax.Array, *, vgg, projections:
+              Projections, patch: int = 7, stride: int = 7,
+              alpha: float = 0.5, c: float = 10.0) -> jax.Array:
+  """(N, gh, gw) SMIC attention in [0, 1] on the relu3_3 window grid of
+  (N, H, W, 3) image pairs: (A_3 + zoom(A_4)) / 2."""
+  ref, dist = _check_pair(ref, dist)
+  both = vgg(jnp.concatenate([ref, dist]), layers=LAYERS, pool="l2")
+  n = ref.shape[0]
+  maps = [layer_attention(both[layer][:n], both[layer][n:], w, patch=patch,
+                          stride=stride, alpha=alpha, c=c)
+          for layer, w in zip(LAYERS, projections)]
+  return (maps[0] + zoom_linear(maps[1], maps[0].shape[-2:])) / 2.0
+
+
+def attention_map(a: jax.Array, shape: tuple[int, int]) -> jax.Array:
+  """The attention resized to a metric map of `shape` (scipy zoom order 1)."""
+  return zoom_linear(a, shape)
+
+
+def psnr_smic(ref: jax.Array, dist: jax.Array, *, vgg,
+              projections: Projections, window: int = 7,
+              data_range: float = 1.0, **attention_options) -> jax.Array:
+  """(N,) PSNR-SMIC in dB: 10 log10(R^2 / (mean(mse_map A) + 1e-10))."""
+  ref, dist = _check_pair(ref, dist)
+  a = attention(ref, dist, vgg=vgg, projections=projections,
+                **attention_options)
+  m = mse_map(ref, dist, window=window)
+  pooled = jnp.mean(m * attention_map(a, m.shape[-2:]), axis=(-2, -1))
+  return 10.0 * jnp.log10(data_range ** 2 / (pooled + 1e-10))
+
+
+def ssim_smic(ref: jax.Array, dist: jax.Array, *, vgg,
+              projections: Projections, window: int = 7, sigma: float = 1.5,
+              data_range: float = 1.0, **attention_options) -> jax.Array:
+  """(N,) SSIM-SMIC distance: mean((1 - ssim_map) A), valid 7 x 7 map."""
+  ref, dist = _check_pair(ref, dist)
+  a = attention(ref, dist, vgg=vgg, projections=projections,
+                **attention_options)
+  m = jnp.mean(ssim_map(ref, dist, window=window, sigma=sigma,
+                        data_range=data_range, border="valid"), axis=-1)
+  return jnp.mean((1.0 - m) * attention_map(a, m.shape[-2:]), axis=(-2, -1))
+
+
+def _check_pair(ref, dist):
+  ref, dist = jnp.asarray(ref, jnp.float32), jnp.asarray(dist, jnp.float32)
+  if ref.shape != dist.shape or ref.ndim != 4 or ref.shape[-1] != 3:
+    raise ValueError(f"ref and dist must both be (N, H, W, 3), got "
+                     f"{ref.shape} and {dist.shape}.")
+  return ref, dist

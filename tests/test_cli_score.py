@@ -1,0 +1,111 @@
+"""`iqa-jax score`: pairing rules, errors, and the CSV `evaluate` reads."""
+
+import csv
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from iqa_jax import images
+from iqa_jax.cli import main
+from iqa_jax.cli import score as score_cli
+from iqa_jax.data import demo2d
+from iqa_jax.fr import Scorer
+from iqa_jax.score_files import read_scores
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+  """refs/ with two 64 x 80 photographs; dist/ with KADID-style names."""
+  root = tmp_path_factory.mktemp("score")
+  (root / "refs").mkdir()
+  (root / "dist").mkdir()
+  for k, (name, offset) in enumerate((("I01", 0), ("I02", 150))):
+    ref = demo2d._reference("astronaut", (offset, 100, 300))  # pylint: disable=protected-access
+    ref = ref[100:164, 120:200]
+    Image.fromarray(ref.astype(np.uint8)).save(root / "refs" / f"{name}.png")
+    for j, (kind, levels) in enumerate(demo2d.LEVELS.items()):
+      d = demo2d._distort(ref, kind, levels[3], jax.random.key(k))  # pylint: disable=protected-access
+      Image.fromarray(np.asarray(d).astype(np.uint8)).save(
+          root / "dist" / f"{name}_{j + 1:02d}_3.png")
+  return root
+
+
+def _read(path):
+  with open(path, newline="") as f:
+    return list(csv.reader(f))
+
+
+def test_folder_pairs_by_reference_prefix(folders):
+  pairs = score_cli.find_pairs(folders / "refs", folders / "dist")
+  assert len(pairs) == 8
+  assert all(d.name.startswith(r.stem + "_") for r, d in pairs)
+
+
+def test_scores_csv_equals_scorer_and_feeds_evaluate(folders, tmp_path,
+                                                     capsys):
+  out = tmp_path / "ssim.csv"
+  assert main(["score", "--metric", "ssim", "--ref", str(folders / "refs"),
+               "--dist", str(folders / "dist"), "--out", str(out)]) == 0
+  rows = _read(out)
+  assert rows[0] == ["image", "ssim", "ref"] and len(rows) == 9
+  pairs = score_cli.find_pairs(folders / "refs", folders / "dist")
+  ref = np.stack([images.read(r) for r, _ in pairs])
+  dist = np.stack([images.read(d) for _, d in pairs])
+  want = Scorer("ssim")(ref, dist)
+  got = read_scores(out)
+  np.testing.assert_allclose(got.scores, want, rtol=1e-6)
+  assert "iqa-jax evaluate --pred" in capsys.readouterr().out
+  mos = tmp_path / "mos.csv"
+  with open(mos, "w") as f:
+    f.write("image,mos\n")
+    for (_, d), s in zip(pairs, want):
+      f.write(f"{d.name},{10 * s + 1}\n")
+  assert main(["evaluate", "--pred", str(out), "--mos", str(mos),
+               "--fit", "none", "--json"]) == 0
+  assert '"srcc": 1.0' in capsys.readouterr().out
+  # An existing output is kept unless --overwrite.
+  assert main(["score", "--metric", "psnr", "--ref", str(folders / "refs"),
+               "--dist", str(folders / "dist"), "--out", str(out)]) == 2
+
+
+def test_single_file_pairs_and_smic_metric(folders, tmp_path):
+  out = tmp_path / "p.csv"
+  ref = folders / "refs" / "I01.png"
+  dist = folders / "dist" / "I01_02_3.png"
+  assert main(["score", "--metric", "psnr_smic", "--ref", str(ref),
+               "--dist", str(dist), "--out", str(out)]) == 0
+  rows = _read(out)
+  assert rows[1][0] == "I01_02_3.png" and rows[1][2] == "I01.png"
+  # 64 x 80 is below prepare_image's 128 threshold: no resize happens.
+  want = Scorer("psnr_smic", window=7)(images.read(ref)[None],
+                                       images.read(dist)[None])
+  assert float(rows[1][1]) == pytest.approx(float(want[0]), rel=1e-6)
+
+
+def test_errors_name_the_files(folders, tmp_path, capsys):
+  extra = tmp_path / "dist"
+  extra.mkdir()
+  Image.new("RGB", (80, 64)).save(extra / "X09_01_1.png")
+  assert main(["score", "--metric", "psnr", "--ref", str(folders / "refs"),
+               "--dist", str(extra), "--out", str(tmp_path / "o.csv")]) == 2
+  assert "X09_01_1.png" in capsys.readouterr().err
+  Image.new("RGB", (81, 64)).save(extra / "I01_01_1.png")
+  (extra / "X09_01_1.png").unlink()
+  assert main(["score", "--metric", "psnr", "--ref", str(folders / "refs"),
+               "--dist", str(extra), "--out", str(tmp_path / "o.csv")]) == 2
+  assert "equal sizes" in capsys.readouterr().err
+  assert main(["score", "--metric", "psnr", "--window", "5", "--ref",
+               str(folders / "refs"), "--dist", str(folders / "dist"),
+               "--out", str(tmp_path / "o.csv")]) == 2
+  assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("size,want", [((256, 341), (160, 213)),
+                                       ((384, 512), (256, 341)),
+                                       ((100, 300), (100, 300)),
+                                       ((500, 200), (320, 128)),
+                                       ((1000, 180), (711, 128))])
+def test_official_size(size, want):
+  assert score_cli.official_size(*size) == want
