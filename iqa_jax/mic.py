@@ -162,18 +162,6 @@ def _push(rank, *vals):
   return outs
 
 
-def _pull(index, table):
-  """out[r] = table[index[r]] (columnwise), index, table (n, B)."""
-  n = table.shape[0]
-
-  def body(out, inp):
-    row, k = inp
-    return out + jnp.where(index == k, row[None], 0), None
-  out, _ = jax.lax.scan(body, jnp.zeros(index.shape, table.dtype),
-                        (table, jnp.arange(n, dtype=jnp.int32)))
-  return out
-
-
 def _starts(sorted_keys):
   """(n, B) bool: the first position of each run of equal sorted keys."""
   return jnp.concatenate([jnp.ones_like(sorted_keys[:1], bool),
@@ -358,7 +346,11 @@ def _orientation(a: _Sorted, b: _Sorted, plan, n, dtype):
 
   def one(rows, cols, k_hat, rows_max, pm, width):
     q_b, q = _equipartition(b.first, b.size, rows)
-    q_a = _pull(b_of_a, q_b)
+    # q_a[r] = q_b[b_of_a[r]]: q_b is nondecreasing, so count the rows that
+    # start at or before b-position b_of_a[r] (rows - 1 comparisons, not n).
+    jv = jnp.arange(1, rows_max, dtype=jnp.int32)[:, None]
+    start = _sum0((q_b[:, None] < jv).astype(jnp.int32))     # (rows - 1, B)
+    q_a = _sum0((b_of_a[None] >= start[:, None]).astype(jnp.int32))
     p_map, p = _clumps(a.first, q_a)
     sup, p_sup = _equipartition(_starts(p_map), _run_lengths(_starts(p_map)),
                                 k_hat)

@@ -11,7 +11,7 @@ from iqa_jax import images
 from iqa_jax.cli import main
 from iqa_jax.cli import score as score_cli
 from iqa_jax.data import demo2d
-from iqa_jax.fr import Scorer
+from iqa_jax.fr import Scorer, smic
 from iqa_jax.score_files import read_scores
 
 
@@ -82,6 +82,17 @@ def test_single_file_pairs_and_smic_metric(folders, tmp_path):
   want = Scorer("psnr_smic", window=7)(images.read(ref)[None],
                                        images.read(dist)[None])
   assert float(rows[1][1]) == pytest.approx(float(want[0]), rel=1e-6)
+  # Gaussian directions instead of Xavier-uniform ones: another attention.
+  out_g = tmp_path / "g.csv"
+  assert main(["score", "--metric", "psnr_smic", "--ref", str(ref),
+               "--dist", str(dist), "--out", str(out_g), "--projection-kind",
+               "gaussian", "--seed", "3"]) == 0
+  want_g = Scorer("psnr_smic", window=7, projections=smic.random_projections(
+      jax.random.key(3), kind="gaussian"))(images.read(ref)[None],
+                                           images.read(dist)[None])
+  got_g = float(_read(out_g)[1][1])
+  assert got_g == pytest.approx(float(want_g[0]), rel=1e-6)
+  assert abs(got_g - float(rows[1][1])) > 1e-4
 
 
 def test_errors_name_the_files(folders, tmp_path, capsys):
@@ -99,6 +110,10 @@ def test_errors_name_the_files(folders, tmp_path, capsys):
   assert main(["score", "--metric", "psnr", "--window", "5", "--ref",
                str(folders / "refs"), "--dist", str(folders / "dist"),
                "--out", str(tmp_path / "o.csv")]) == 2
+  assert main(["score", "--metric", "ssim", "--projections", "p.npz",
+               "--ref", str(folders / "refs"), "--dist", str(folders / "dist"),
+               "--out", str(tmp_path / "o.csv")]) == 2
+  assert "SMIC metrics only" in capsys.readouterr().err
   assert not (tmp_path / "o.csv").exists()
 
 

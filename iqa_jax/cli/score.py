@@ -3,6 +3,7 @@
   iqa-jax score --metric psnr|ssim|psnr_smic|ssim_smic \\
       --ref REF_DIR_OR_FILE --dist DIST_DIR_OR_FILE --out SCORES.csv \\
       [--resize auto|official|none] [--projections FILE.npz [--prefix P]] \\
+      [--projection-kind xavier|gaussian] [--seed N] \\
       [--batch-size 8] [--window 7] [--data-range 1.0]
 
 Pairs:
@@ -24,7 +25,8 @@ ref; `iqa-jax evaluate --pred SCORES.csv --mos MOS.csv` reads it (add
 short side above 128 pixels becomes max(floor(short / 48) * 32, 128),
 torchvision/PIL bilinear) for the SMIC metrics and nothing for psnr/ssim.
 The SMIC metrics use the pretrained VGG16 and, unless --projections is
-given, Xavier-uniform projections from a fixed key (see iqa_jax.fr.scoring).
+given, random projections (Xavier-uniform unless --projection-kind gaussian)
+from a fixed key (--seed, default iqa_jax.fr.scoring.DEFAULT_PROJECTION_SEED).
 """
 
 from __future__ import annotations
@@ -56,6 +58,13 @@ def add_parser(sub) -> None:
   p.add_argument("--projections", metavar="FILE.npz",
                  help="SMIC projection weights (see smic.load_projections)")
   p.add_argument("--prefix", help="key prefix inside --projections")
+  p.add_argument("--projection-kind", choices=("xavier", "gaussian"),
+                 default="xavier", help="random projections when no "
+                 "--projections file is given (default xavier, as the "
+                 "official code; gaussian: the paper's description)")
+  p.add_argument("--seed", type=int, default=None,
+                 help="key of the random projections (default "
+                 "iqa_jax.fr.scoring.DEFAULT_PROJECTION_SEED)")
   p.add_argument("--batch-size", type=int, default=8)
   p.add_argument("--window", type=int, default=None,
                  help="metric window (default: 7 for the SMIC metrics and "
@@ -172,6 +181,12 @@ def run(args, parser) -> int:  # pylint: disable=unused-argument
     proj = None
     if args.projections:
       proj = smic.load_projections(args.projections, prefix=args.prefix)
+    elif args.metric.endswith("_smic") and (
+        args.seed is not None or args.projection_kind != "xavier"):
+      import jax  # pylint: disable=g-import-not-at-top
+      seed = scoring.DEFAULT_PROJECTION_SEED if args.seed is None else args.seed
+      proj = smic.random_projections(jax.random.key(seed),
+                                     kind=args.projection_kind)
     scorer = scoring.Scorer(args.metric, projections=proj,
                             batch_size=args.batch_size, **options)
     # Same-size pairs are scored together; sizes come from the headers.
