@@ -114,6 +114,14 @@ def test_errors_name_the_files(folders, tmp_path, capsys):
                "--ref", str(folders / "refs"), "--dist", str(folders / "dist"),
                "--out", str(tmp_path / "o.csv")]) == 2
   assert "SMIC metrics only" in capsys.readouterr().err
+  tiny = tmp_path / "tiny"
+  tiny.mkdir()
+  Image.new("RGB", (40, 40), (90, 20, 200)).save(tiny / "a.png")
+  assert main(["score", "--metric", "psnr_smic", "--ref", str(tiny / "a.png"),
+               "--dist", str(tiny / "a.png"), "--out",
+               str(tmp_path / "o.csv")]) == 2
+  err = capsys.readouterr().err
+  assert "a.png (40 x 40" in err and "too small" in err
   assert not (tmp_path / "o.csv").exists()
 
 

@@ -204,12 +204,17 @@ def run(args, parser) -> int:  # pylint: disable=unused-argument
   scores = np.full(len(pairs), np.nan)
   start = time.time()
   with tqdm(total=len(pairs), desc=args.metric, unit="pair") as bar:
-    for idx in groups.values():
+    for (h, w), idx in groups.items():
       for s in range(0, len(idx), scorer.batch_size):
         chunk = idx[s:s + scorer.batch_size]
         ref = np.stack([load_image(pairs[i][0], resize) for i in chunk])
         dist = np.stack([load_image(pairs[i][1], resize) for i in chunk])
-        scores[chunk] = scorer(ref, dist)
+        try:
+          scores[chunk] = scorer(ref, dist)
+        except ValueError as e:   # e.g. an image too small for the metric
+          print(f"iqa-jax score: {pairs[chunk[0]][1]} ({h} x {w}, scored at "
+                f"{ref.shape[1]} x {ref.shape[2]}): {e}", file=sys.stderr)
+          return 2
         bar.update(len(chunk))
   out.parent.mkdir(parents=True, exist_ok=True)
   tmp = out.with_name(out.name + ".tmp")
