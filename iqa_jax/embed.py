@@ -20,6 +20,8 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from iqa_jax.mesh import data_mesh, pad_rows
+
 __all__ = ["embed"]
 
 
@@ -40,8 +42,7 @@ def embed(encoder, patches, *, batch_size: int = 64, mesh=None,
   patches = np.asarray(patches)
   if patches.ndim != 4 or patches.shape[-1] != 3:
     raise ValueError(f"patches must be (N, H, W, 3), got {patches.shape}.")
-  mesh = mesh if mesh is not None else jax.sharding.Mesh(
-      np.asarray(jax.devices()), ("data",))
+  mesh = mesh if mesh is not None else data_mesh()
   batch_size = -(-batch_size // mesh.size) * mesh.size  # multiple of devices
   graphdef, state = nnx.split(encoder)
   state = jax.device_put(state, NamedSharding(mesh, P()))
@@ -53,10 +54,8 @@ def embed(encoder, patches, *, batch_size: int = 64, mesh=None,
     from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
     starts = tqdm(starts, desc="embedding", unit="batch")
   for s in starts:
-    chunk = patches[s:s + batch_size].astype(np.float32)
-    if chunk.shape[0] < batch_size:
-      pad = np.repeat(chunk[-1:], batch_size - chunk.shape[0], axis=0)
-      chunk = np.concatenate([chunk, pad])
+    chunk = pad_rows(patches[s:s + batch_size].astype(np.float32),
+                     batch_size)
     x = jax.device_put(chunk, NamedSharding(mesh, P("data")))
     out.append(np.asarray(fn(state, x), np.float32))
   return np.concatenate(out)[:n]

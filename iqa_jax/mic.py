@@ -352,8 +352,8 @@ def _orientation(a: _Sorted, b: _Sorted, plan, n, dtype):
     start = _sum0((q_b[:, None] < jv).astype(jnp.int32))     # (rows - 1, B)
     q_a = _sum0((b_of_a[None] >= start[:, None]).astype(jnp.int32))
     p_map, p = _clumps(a.first, q_a)
-    sup, p_sup = _equipartition(_starts(p_map), _run_lengths(_starts(p_map)),
-                                k_hat)
+    clump_first = _starts(p_map)
+    sup, p_sup = _equipartition(clump_first, _run_lengths(clump_first), k_hat)
     over = p > k_hat
     p_map = jnp.minimum(jnp.where(over, sup, p_map), pm - 1)
     p = jnp.where(over, p_sup, p)

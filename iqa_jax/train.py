@@ -41,6 +41,7 @@ from jax.sharding import PartitionSpec as P
 from iqa_jax import pooling as pooling_lib
 from iqa_jax import stats
 from iqa_jax.checkpoint import Checkpointer
+from iqa_jax.mesh import data_mesh
 from iqa_jax.models.regressor import Regressor
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "predict", "pool_patches"]
@@ -171,8 +172,7 @@ def fit(x, y, *, val=None, config: TrainConfig = TrainConfig(),
                      f"{y.shape}.")
   if len(x) == 0:
     raise ValueError("no training patches.")
-  mesh = mesh if mesh is not None else jax.sharding.Mesh(
-      np.asarray(jax.devices()), ("data",))
+  mesh = mesh if mesh is not None else data_mesh()
   cfg = config
   bs = -(-cfg.batch_size // mesh.size) * mesh.size
   mean = x.mean(0)

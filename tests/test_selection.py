@@ -395,3 +395,14 @@ def test_farthest_point_exactly_k():
   assert sel.indices.tolist() == [0, 10, 11]
   same = S.get("farthest")(embeddings=np.ones((6, 3)), k=6)
   assert sorted(same.indices.tolist()) == list(range(6))
+
+
+def test_farthest_orders_is_farthest_per_image_vmapped():
+  from iqa_jax.selection import selectors
+  e = np.random.default_rng(0).normal(size=(3, 12, 5)).astype(np.float32)
+  got = np.asarray(selectors.farthest_orders(e))
+  assert got.shape == (3, 12)
+  for i in range(3):
+    want = S.get("farthest")(embeddings=e[i], k=12).indices
+    assert got[i].tolist() == np.asarray(want).tolist()
+    assert sorted(got[i].tolist()) == list(range(12))

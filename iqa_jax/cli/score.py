@@ -160,6 +160,7 @@ def load_image(path: Path, resize: bool) -> np.ndarray:
 def run(args, parser) -> int:  # pylint: disable=unused-argument
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
   from iqa_jax.fr import scoring, smic  # pylint: disable=g-import-not-at-top
+  from iqa_jax.mesh import pad_rows  # pylint: disable=g-import-not-at-top
 
   out = Path(args.out)
   if out.exists() and not args.overwrite:
@@ -209,8 +210,12 @@ def run(args, parser) -> int:  # pylint: disable=unused-argument
         chunk = idx[s:s + scorer.batch_size]
         ref = np.stack([load_image(pairs[i][0], resize) for i in chunk])
         dist = np.stack([load_image(pairs[i][1], resize) for i in chunk])
+        if len(idx) > scorer.batch_size:   # a group's last, short batch:
+          # full size, so it reuses the compiled step instead of a new shape
+          ref = pad_rows(ref, scorer.batch_size)
+          dist = pad_rows(dist, scorer.batch_size)
         try:
-          scores[chunk] = scorer(ref, dist)
+          scores[chunk] = scorer(ref, dist)[:len(chunk)]
         except ValueError as e:   # e.g. an image too small for the metric
           print(f"iqa-jax score: {pairs[chunk[0]][1]} ({h} x {w}, scored at "
                 f"{ref.shape[1]} x {ref.shape[2]}): {e}", file=sys.stderr)

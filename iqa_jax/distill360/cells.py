@@ -50,9 +50,17 @@ def rankings(ps, selector: str, *, distance: str, h: int, cfg, seed: int):
   if selector == "variance":
     return [np.argsort(-np.asarray(v), kind="stable")
             for v in ps.variance], None
-  if selector == "farthest":
-    return [np.asarray(selectors.farthest(embeddings=e, k=len(e)).indices)
-            for e in ps.embeddings], None
+  if selector == "farthest":  # one vmapped call per patch count
+    orders = [None] * len(ps.embeddings)
+    groups = {}
+    for i, e in enumerate(ps.embeddings):
+      groups.setdefault(np.shape(e), []).append(i)
+    for idx in groups.values():
+      out = np.asarray(selectors.farthest_orders(
+          np.stack([ps.embeddings[i] for i in idx])))
+      for i, o in zip(idx, out):
+        orders[i] = o
+    return orders, None
   raise ValueError(f"unknown selector {selector!r}.")
 
 

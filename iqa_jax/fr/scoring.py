@@ -28,6 +28,7 @@ from jax.sharding import PartitionSpec as P
 from iqa_jax.fr import smic
 from iqa_jax.fr.psnr import psnr
 from iqa_jax.fr.ssim import ssim
+from iqa_jax.mesh import data_mesh, pad_rows
 
 __all__ = ["Scorer", "METRICS", "LOWER_IS_BETTER"]
 
@@ -76,8 +77,7 @@ class Scorer:
     if metric not in METRICS:
       raise ValueError(f"unknown metric {metric!r}; known: {METRICS}.")
     self.metric = metric
-    self.mesh = mesh if mesh is not None else jax.sharding.Mesh(
-        np.asarray(jax.devices()), ("data",))
+    self.mesh = mesh if mesh is not None else data_mesh()
     self.batch_size = -(-batch_size // self.mesh.size) * self.mesh.size
     if metric.endswith("_smic"):
       if vgg is None:
@@ -105,11 +105,7 @@ class Scorer:
     out = []
     data = NamedSharding(self.mesh, P("data"))
     for s in range(0, n, b):
-      r, d = ref[s:s + b], dist[s:s + b]
-      if r.shape[0] < b:
-        pad = b - r.shape[0]
-        r = np.concatenate([r, np.repeat(r[-1:], pad, axis=0)])
-        d = np.concatenate([d, np.repeat(d[-1:], pad, axis=0)])
+      r, d = pad_rows(ref[s:s + b], b), pad_rows(dist[s:s + b], b)
       y = self._fn(self._state, jax.device_put(r, data),
                    jax.device_put(d, data))
       out.append(np.asarray(y, np.float64))

@@ -24,6 +24,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from iqa_jax import _threads
+from iqa_jax.mesh import data_mesh, pad_rows
 from iqa_jax.selection import residual
 from iqa_jax.selection.solver import SolverResult
 
@@ -34,12 +35,6 @@ _STATIC = ("distance", "kernel", "h", "max_iter", "fixed_iterations", "r_step",
 _DEFAULTS = dict(distance="euclidean", kernel=None, h=10, max_iter=50,
                  fixed_iterations=False, r_step="irls", normalise=None,
                  variant="paper", alpha=0.1, beta=0.1, tol=1e-6, eps=1e-8)
-
-
-def data_mesh(devices=None) -> jax.sharding.Mesh:
-  """A 1-D mesh with axis "data" over `devices` (default: all)."""
-  devices = list(devices if devices is not None else jax.devices())
-  return jax.sharding.Mesh(np.asarray(devices), ("data",))
 
 
 @functools.lru_cache(maxsize=64)
@@ -89,14 +84,13 @@ def residual_scores_batch(embeddings, *, key: jax.Array | None = None,
     raise ValueError("variant='authors_code' needs key=.")
   mesh = mesh if mesh is not None else data_mesh()
   b = e.shape[0]
-  pad = (-b) % mesh.size
   e = jnp.asarray(e)
   if not jnp.issubdtype(e.dtype, jnp.floating):
     e = e.astype(jnp.float32)
-  if pad:
-    e = jnp.concatenate([e, jnp.repeat(e[-1:], pad, axis=0)])
+  e = pad_rows(e, -(-b // mesh.size) * mesh.size)
   base = key if key is not None else jax.random.key(0)
-  keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(b + pad))
+  keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(
+      jnp.arange(e.shape[0]))
   # Place the inputs on their shards explicitly: letting jit reshard a
   # reused single-device array has hung JAX's multi-device CPU runtime.
   sharding = NamedSharding(mesh, P("data"))

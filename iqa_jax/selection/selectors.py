@@ -37,7 +37,7 @@ from iqa_jax.selection import distances, residual
 from iqa_jax.selection.residual import Selection, check_embeddings, resolve_k
 
 __all__ = ["SELECTORS", "get", "random", "variance", "variance_threshold",
-           "greedy", "farthest", "patch_variance"]
+           "greedy", "farthest", "farthest_orders", "patch_variance"]
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
 
@@ -165,6 +165,14 @@ def _farthest(e, first, *, k):
   idx = jnp.zeros((k,), jnp.int32).at[0].set(first)
   idx, _ = jax.lax.fori_loop(1, k, body, (idx, m[first].at[first].set(-1.0)))
   return idx
+
+
+@jax.jit
+def farthest_orders(embeddings: jax.Array) -> jax.Array:
+  """(B, n) farthest-point orders of all n patches of B images (B, n, d),
+  each starting at patch 0: `farthest(embeddings=e, k=n)` vmapped."""
+  e = jnp.asarray(embeddings, jnp.float32)
+  return jax.vmap(lambda x: _farthest(x, 0, k=e.shape[1]))(e)
 
 
 def farthest(key=None, *, embeddings=None, patches=None, rate=None, k=None,
