@@ -30,9 +30,10 @@ call scores a whole batch of pairs of the same length:
 A grid with a single row (a constant input) gives 0/0 in libmine, which its
 maximum ignores; MIC is never below 0.
 
-Layout: the pairs are processed in blocks of up to 8,192 with the batch as
-the minor axis, so every step is elementwise over the block (see the note
-above `_ranks`); benchmarks/mic.py measures the speed against libmine.
+Layout: the pairs are processed in blocks (up to 8,192 pairs; 2,048 at
+n = 49) with the batch as the minor axis, so every step is elementwise over
+the block (see the note above `_ranks`); both orientations run side by side
+on that axis. benchmarks/mic.py measures the speed against libmine.
 """
 
 from __future__ import annotations
@@ -71,58 +72,40 @@ def _plogp(k, total, log_total):
   return jnp.where(k > 0, -(k / total) * (jnp.log(safe) - log_total), 0.0)
 
 
-def _reduce0(x, op, identity):
-  """op-reduction over axis 0 as a tree of elementwise ops on halves (axis 0
-  padded with `identity` to a power of two). XLA:CPU runs a reduction over
-  a leading axis (with the batch minor) about 10x slower than this, and
-  uneven splits (concatenations) stop the tree from fusing with the
-  producer of x."""
-  size = 1 << max(x.shape[0] - 1, 0).bit_length()
-  if size > x.shape[0]:
-    x = jnp.concatenate([x, jnp.full((size - x.shape[0],) + x.shape[1:],
-                                     identity, x.dtype)])
-  while x.shape[0] > 1:
-    h = x.shape[0] // 2
-    x = op(x[:h], x[h:])
-  return x[0]
+def _reduce0(x, op):
+  """op-reduction over axis 0 as trees of elementwise ops on halves: one
+  tree per power of two in the binary expansion of the length, then their
+  results combined. XLA:CPU runs a reduction over a leading axis (with the
+  batch minor) about 10x slower than this; slices keep the trees fused with
+  the producer of x, where padding to a power of two (a concatenation)
+  would materialise it first."""
+  parts, start = [], 0
+  while start < x.shape[0]:
+    h = 1 << ((x.shape[0] - start).bit_length() - 1)
+    y = x[start:start + h]
+    while y.shape[0] > 1:
+      y = op(y[:y.shape[0] // 2], y[y.shape[0] // 2:])
+    parts.append(y[0])
+    start += h
+  return functools.reduce(op, parts)
 
 
 def _sum0(x):
-  return _reduce0(x, jnp.add, 0)
+  return _reduce0(x, jnp.add)
 
 
 def _max0(x):
-  return _reduce0(x, jnp.maximum, -jnp.inf)
+  return _reduce0(x, jnp.maximum)
 
 
 def _xlogx(k):
   return jnp.where(k > 0, k * jnp.log(jnp.where(k > 0, k, 1)), 0.0)
 
 
-def _pair_terms(cum_s, cum_t, cs, ct, a, b):
-  """The entropies of SOM Algorithm 2 for clump prefixes s and t: (F(s, t)
-  of level 2, HP2Q(s, t), c_s / c_t, (c_t - c_s) / c_t).
-
-  cum_s, cum_t: row counts of the first s / t clumps, rows on axis 0 and
-  the other axes broadcasting against cs, ct (their totals) and a, b
-  (s - 1, t - 1): e.g. (rows, S, 1, B), (rows, 1, T, B), (S, 1, B),
-  (1, T, B). The row sums of the pairwise entropies reduce to x log x sums:
-  with D_r = cum_r(t) - cum_r(s), sum_r -(D_r / T) log(D_r / T) = -L / T +
-  (sum_r D_r / T) log T, L = sum_r D_r log D_r.
-  """
-  ct_safe = jnp.where(ct > 0, ct, 1.0)
-  log_ct = jnp.log(ct_safe)
-  l_st = _sum0(_xlogx(cum_t - cum_s))
-  a_s = _sum0(_xlogx(cum_s))                    # sum_r cum log cum
-  dt = ct - cs
-  # Level 2: F(s, t) = hp3(s, t) - hp3q(s, t) (line 5).
-  hp3 = jnp.where(a == b, 0.0, _plogp(cs, ct, log_ct)
-                  + _plogp(dt, ct, log_ct))
-  hp3q = (-a_s + log_ct * cs - l_st + log_ct * dt) / ct_safe
-  # HP2Q(s, t) = H(Q | clumps s+1..t) for the later levels (line 13).
-  dt_safe = jnp.where(dt > 0, dt, 1.0)
-  hp2q = jnp.where(a >= b, 0.0, -l_st / dt_safe + jnp.log(dt_safe))
-  return hp3 - hp3q, hp2q, cs / ct_safe, dt / ct_safe
+def _neg_cond_entropy(d, total):
+  """sum_r d_r log d_r - n_c log n_c = -n_c H(Q | column): the term a column
+  with row counts d (rows on axis 0, n_c = total points) adds to n I."""
+  return _sum0(_xlogx(d)) - _xlogx(total)
 
 
 # Everything below works on arrays whose LAST axis is the batch of pairs
@@ -214,30 +197,36 @@ def _equipartition(first, size, rows):
 def _clumps(first_a, q_a):
   """GetClumpsPartition on x-sorted positions: (clump index (n, B), clumps
   (B,)). Consecutive points of one row form a clump; a tie group of x
-  holding several rows is a clump of its own."""
-  d = jnp.concatenate([jnp.zeros_like(first_a[:1]),
-                       ~first_a[1:] & (q_a[1:] != q_a[:-1])])
+  holding several rows is a clump of its own.
 
-  def fwd(carry, inp):                    # a row change earlier in the group
-    f, di = inp
-    m = di | (~f & carry)
-    return m, m
+  Two scans: backwards, whether a row change follows within the tie group;
+  forwards, whether one came before, and the running clump index (a scan,
+  not `cumsum`, which XLA:CPU lowers to a reduce-window with transposes
+  costing about 5 ms per call at n = 49)."""
+  nxt_f = jnp.concatenate([first_a[1:], jnp.ones_like(first_a[:1])])
+  nxt_q = jnp.concatenate([q_a[1:], q_a[-1:]])
 
   def bwd(carry, inp):                    # a row change later in the group
-    f_next, d_next = inp
-    m = ~f_next & (d_next | carry)
+    f_next, q, q_next = inp
+    m = ~f_next & ((q_next != q) | carry)
     return m, m
 
   zero = jnp.zeros(first_a.shape[1:], bool)
-  _, before = jax.lax.scan(fwd, zero, (first_a, d))
-  nxt_f = jnp.concatenate([first_a[1:], jnp.ones_like(first_a[:1])])
-  nxt_d = jnp.concatenate([d[1:], jnp.zeros_like(d[:1])])
-  _, after = jax.lax.scan(bwd, zero, (nxt_f, nxt_d), reverse=True)
-  mixed = before | after
-  change = first_a[1:] & (mixed[1:] | mixed[:-1] | (q_a[1:] != q_a[:-1]))
-  p_map = jnp.concatenate([jnp.zeros_like(q_a[:1]),
-                           jnp.cumsum(change.astype(jnp.int32), axis=0)])
-  return p_map, p_map[-1] + 1
+  _, after = jax.lax.scan(bwd, zero, (nxt_f, q_a, nxt_q), reverse=True)
+
+  def fwd(carry, inp):
+    before, mixed_prev, q_prev, count = carry
+    f, q, aft = inp
+    before = (~f & ((q != q_prev) | before))   # a row change earlier
+    mixed = before | aft
+    count = count + (f & (mixed | mixed_prev | (q != q_prev))).astype(
+        jnp.int32)
+    return (before, mixed, q, count), count
+
+  init = (zero, zero, jnp.full_like(q_a[0], -1),
+          jnp.full_like(q_a[0], -1))             # position 0 opens clump 0
+  (*_, count), p_map = jax.lax.scan(fwd, init, (first_a, q_a, after))
+  return p_map, count + 1
 
 
 def _counts(p_map, q_a, rows_max, pm, dtype):
@@ -264,57 +253,95 @@ def _optimize_x(q_a, q, p_map, p, cols, *, n, rows_max, cols_max, pm,
   """SOM Algorithm 2: normalised MI (cols_max - 1, B) for 2..cols_max
   columns (-inf beyond `cols`).
 
-  I(t, l), the best MI of the first t clumps in l columns, is needed for
-  every t only below the last level; the last level is evaluated at t = p
-  alone, where the counts are the row totals.
+  libmine's recursion multiplied through by c_t (points in the first t
+  clumps), which leaves the same terms under every maximum and no logarithm
+  of a ratio: with E(s, t) = -(c_t - c_s) H(Q | clumps s+1..t), the best MI
+  of the first t clumps in l columns is I(t, l) = H(Q) + R_l(t) / c_t, where
+  R_1(s) = E(0, s) and R_l(t) = max_s R_{l-1}(s) + E(s, t) over
+  l - 1 <= s <= t (lines 5 and 13: F(s, t) = (R_1(s) + E(s, t)) / c_t, and
+  (c_s / c_t)(I(s, l-1) - H(Q)) - ((c_t - c_s) / c_t) HP2Q(s, t) =
+  (R_{l-1}(s) + E(s, t)) / c_t). R_l is needed for every t only below the
+  last level, which is evaluated at t = p alone (c_p = n). Below, a and b
+  are s - 1 and t - 1.
   """
   c, cum = _counts(p_map, q_a, rows_max, pm, dtype)
   nf = jnp.asarray(n, dtype)
   tot = cum[:, -1]                                        # (rows_max, B)
   hq = _sum0(_plogp(tot, nf, jnp.log(nf)))                # (B,)
   neg = jnp.asarray(-jnp.inf, dtype)
-  a1 = jnp.arange(pm)[:, None]                            # s - 1, (S, 1)
-  # The column t = p: prefixes s against everything.
-  col = _pair_terms(cum, tot[:, None], c, jnp.full_like(c[:1], nf), a1,
-                    (p - 1)[None])                        # each (S, B)
+  a1 = jnp.arange(pm)[:, None]                            # (S, 1)
+  # R_1(s) and E(s, p), (S, B) each, computed once: without the barrier
+  # XLA:CPU recomputes their logarithms inside every consumer.
+  r_1, e_p = jax.lax.optimization_barrier((
+      _neg_cond_entropy(cum, c), _neg_cond_entropy(tot[:, None] - cum, nf - c)))
 
-  # I(p, 2) from the column: F(s, p) for every s.
-  val = hq + _max0(jnp.where(a1 <= p - 1, col[0], neg))
-  if cols_max == 2:
-    out = val[None]
-  else:
-    a = jnp.arange(pm)[:, None, None]                     # s - 1
-    b = jnp.arange(pm)[None, :, None]                     # t - 1
-    f, hp2q, w_s, w_t = _pair_terms(cum[:, :, None], cum[:, None, :],
-                                    c[:, None], c[None, :], a, b)
-    fm = jnp.where((a <= b) & (b < p), f, neg)  # I(t, 2) = hq + max_s fm
-    _, hp2q_p, ws_p, wt_p = col
-    outs = [val]
-    level = hq + _max0(fm)                                # I(t, 2)
-    tv = jnp.arange(pm)[:, None]
+  def last(r_prev, l):                                    # I(p, l)
+    ok = (a1 >= l - 2) & (a1 <= p - 1)
+    return hq + _max0(jnp.where(ok, r_prev + e_p, neg)) / nf
 
-    def at(v):                                            # v[p - 1]
-      return jnp.take_along_axis(v, jnp.maximum(p - 1, 0)[None], axis=0)[0]
-    for l in range(3, cols_max):                          # full middle levels
-      g = w_s * (level[:, None] - hq) - w_t * hp2q
-      ok = (a >= l - 2) & (a <= b) & (b >= l - 1) & (b < p)
-      nxt = hq + jnp.max(jnp.where(ok, g, neg), axis=0)
-      level = jnp.where(tv >= l - 1, nxt, level)
-      val = jnp.where(p >= l, at(level), val)             # I(p, l) = I(p, p)
+  val = last(r_1, 2)
+  outs = [val]
+  if cols_max > 2:
+    rowwise = pm <= _ROWWISE_MAX and cols_max == 3
+    rows = (_levels_rowwise if rowwise else _levels_table)(
+        r_1, c, cum, cols_max - 1)
+    bi = jnp.maximum(p - 1, 0)[None]
+    for l in range(3, cols_max):
+      at_p = jnp.take_along_axis(rows[l - 1], bi, axis=0)[0]  # R_l(p)
+      val = jnp.where(p >= l, hq + at_p / nf, val)        # I(p, l) = I(p, p)
       outs.append(val)
-    # The last level at t = p only. (A native reduction here: a tree of
-    # slices over `level` would make XLA recompute the (s, t) table in
-    # every branch.)
-    g = ws_p * (level - hq) - wt_p * hp2q_p
-    ok = (a1 >= cols_max - 2) & (a1 <= p - 1)
-    nxt = hq + jnp.max(jnp.where(ok, g, neg), axis=0)
-    outs.append(jnp.where(p >= cols_max, nxt, val))
-    out = jnp.stack(outs)
+    outs.append(jnp.where(p >= cols_max, last(rows[-1], cols_max), val))
+  out = jnp.stack(outs)
   ls = jnp.arange(2, cols_max + 1).astype(dtype)[:, None]
   denom = jnp.minimum(jnp.log(ls), jnp.log(jnp.maximum(q, 1).astype(dtype)))
   scores = jnp.where(q > 1, out / jnp.where(q > 1, denom, 1.0), neg)
   scores = jnp.where(p > 1, scores, 0.0)
   return jnp.where(jnp.arange(2, cols_max + 1)[:, None] <= cols, scores, neg)
+
+
+def _levels_rowwise(r_1, c, cum, top):
+  """[R_1, ..., R_top], each (pm, B), one t at a time: each row reduces
+  only over its own s <= t (half the square table), and the logarithms of
+  a row are computed in the fusion that reduces them. For small pm; rows
+  of R_l below t = l - 1 are never read and left at -inf."""
+  pm = c.shape[0]
+  levels = [r_1]
+  for l in range(2, top + 1):
+    prev, lo, rows = levels[-1], l - 2, []
+    for b in range(pm):
+      if b < l - 1:
+        rows.append(jnp.full_like(r_1[0], -jnp.inf))
+        continue
+      e = _neg_cond_entropy(cum[:, b:b + 1] - cum[:, lo:b + 1],
+                            c[b:b + 1] - c[lo:b + 1])
+      rows.append(_max0(prev[lo:b + 1] + e))
+    levels.append(jnp.stack(rows))
+  return levels
+
+
+def _levels_table(r_1, c, cum, top):
+  """As `_levels_rowwise`, through the square (s, t) table of E: fewer
+  operations to compile for large pm."""
+  pm = c.shape[0]
+  a = jnp.arange(pm)[:, None, None]
+  b = jnp.arange(pm)[None, :, None]
+  e = _neg_cond_entropy(cum[:, None, :] - cum[:, :, None],
+                        c[None, :] - c[:, None])          # E(s, t), (S, T, B)
+  neg = jnp.asarray(-jnp.inf, r_1.dtype)
+  levels = [r_1, _max0(jnp.where(a <= b, r_1[:, None] + e, neg))]
+  for l in range(3, top + 1):
+    ok = (a >= l - 2) & (a <= b) & (b >= l - 1)
+    levels.append(jnp.max(jnp.where(ok, levels[-1][:, None] + e, neg),
+                          axis=0))
+  return levels
+
+
+# `_levels_rowwise` is used for three columns at most (only R_2 is needed
+# for every t) and up to this many clumps: SMIC's n = 49 (30 clumps). It
+# compiles to one kernel per row; XLA:CPU maps each kernel's code
+# separately, and a process running many such programs (the parity tests)
+# exhausted the kernel's 65,530 memory mappings with no such bound.
+_ROWWISE_MAX = 32
 
 
 class _Sorted(NamedTuple):
@@ -325,24 +352,24 @@ class _Sorted(NamedTuple):
   size: jax.Array
 
 
-def _order(v):
+def _order(v, other):
+  """v's order, and at each position of it the rank of `other` there."""
   rank = _ranks(v)
-  (vs,) = _push(rank, v)
+  vs, other_of_v = _push(rank, v, other(rank))
   first = _starts(vs)
-  return _Sorted(rank, first, _run_lengths(first))
+  return _Sorted(rank, first, _run_lengths(first)), other_of_v
 
 
-def _orientation(a: _Sorted, b: _Sorted, plan, n, dtype):
+def _orientation(a: _Sorted, b: _Sorted, b_of_a, plan, n, dtype):
   """(grids, cols_max - 1, B) normalised MI of the grids whose rows
-  equipartition b and whose columns clump a.
+  equipartition b and whose columns clump a; position r of the a-order
+  holds the point of b-rank b_of_a[r].
 
   Short plans (SMIC's n = 16 and 49) are unrolled, each grid at its own
   array sizes; long ones go through one traced body (`lax.map` over the
   plan, arrays padded to the largest grid), keeping compile time flat in n.
   """
   cols_max = max(cl for _, cl, _ in plan)
-  # Position r of the a-order holds the point of b-rank b_of_a[r].
-  (b_of_a,) = _push(a.rank, b.rank)
 
   def one(rows, cols, k_hat, rows_max, pm, width):
     q_b, q = _equipartition(b.first, b.size, rows)
@@ -352,11 +379,14 @@ def _orientation(a: _Sorted, b: _Sorted, plan, n, dtype):
     start = _sum0((q_b[:, None] < jv).astype(jnp.int32))     # (rows - 1, B)
     q_a = _sum0((b_of_a[None] >= start[:, None]).astype(jnp.int32))
     p_map, p = _clumps(a.first, q_a)
-    clump_first = _starts(p_map)
-    sup, p_sup = _equipartition(clump_first, _run_lengths(clump_first), k_hat)
-    over = p > k_hat
-    p_map = jnp.minimum(jnp.where(over, sup, p_map), pm - 1)
-    p = jnp.where(over, p_sup, p)
+    if not isinstance(k_hat, int) or k_hat < n:  # else never more than k_hat
+      clump_first = _starts(p_map)
+      sup, p_sup = _equipartition(clump_first, _run_lengths(clump_first),
+                                  k_hat)
+      over = p > k_hat
+      p_map = jnp.where(over, sup, p_map)
+      p = jnp.where(over, p_sup, p)
+    p_map = jnp.minimum(p_map, pm - 1)
     out = _optimize_x(q_a, q, p_map, p, cols, n=n, rows_max=rows_max,
                       cols_max=width, pm=pm, dtype=dtype)
     return jnp.pad(out, ((0, cols_max - width), (0, 0)),
@@ -378,9 +408,14 @@ def _mic_block(x, y, *, plan, est):
   n = x.shape[0]
   if est == "mic_e":
     plan = tuple((r, min(r, cl), k) for r, cl, k in plan)
-  ox, oy = _order(x), _order(y)
-  xy = _orientation(ox, oy, plan, n, x.dtype)    # rows from y
-  yx = _orientation(oy, ox, plan, n, x.dtype)    # rows from x
+  # Both variables, and then both orientations, side by side on the batch
+  # axis: half the operations, each twice as wide.
+  batch = x.shape[1]
+  swap = lambda v: jnp.concatenate([v[..., batch:], v[..., :batch]], -1)
+  a, b_of_a = _order(jnp.concatenate([x, y], -1), swap)
+  b = _Sorted(*map(swap, a))
+  out = _orientation(a, b, b_of_a, plan, n, x.dtype)
+  xy, yx = out[..., :batch], out[..., batch:]    # rows from y, from x
   i = jnp.arange(len(plan))[:, None, None]
   j = jnp.arange(xy.shape[1])[None, :, None]
   if est == "mic_e":
@@ -391,22 +426,30 @@ def _mic_block(x, y, *, plan, est):
   return jnp.maximum(jnp.asarray(0.0, x.dtype), _max0(cand))
 
 
-# Pairs per block, and a bound on the (pm, pm, block) tables of the dynamic
-# programme: blocks of a few thousand pairs amortise XLA:CPU's
-# per-operation costs; larger ones run slower per pair (their tables leave
-# the caches: 31k instead of 66k pairs/s at n = 49 with 18k-pair blocks).
+# Pairs per block, and a bound on pm * max(pm, n) * block (the size of the
+# largest per-block arrays). Blocks of a few thousand pairs amortise
+# XLA:CPU's per-operation costs. Larger ones cost more than they save: the
+# temporary buffer of one call is allocated afresh and, once above glibc's
+# 32 MB mmap threshold, page-faulted in on every call (16,000 faults per
+# 8,192-pair call at n = 49: 102k pairs/s against 137k in 4,096-pair calls).
 _BLOCK_PAIRS = 8192
-_BLOCK_ELEMENTS = 1 << 23
+_BLOCK_ELEMENTS = 1 << 22
 
 
 def _block_size(count, n, plan):
+  """Pairs per block: at most the bound above rounded down to a power of
+  two, split evenly over the blocks `count` needs."""
   pm = min(n, max(k for _, _, k in plan))
-  return max(1, min(count, _BLOCK_PAIRS, _BLOCK_ELEMENTS // (pm * pm)))
+  cap = min(_BLOCK_PAIRS, max(1, _BLOCK_ELEMENTS // (pm * max(pm, n))))
+  cap = 1 << (cap.bit_length() - 1)
+  blocks = -(-count // cap)
+  return max(1, -(-count // blocks))
 
 
-# Blocks written out one after another in the graph up to this many; more
-# go through `lax.map`, whose loop body XLA:CPU runs on one thread (half
-# the speed on 2 cores) but compiles once.
+# Under a trace, blocks written out one after another in the graph up to
+# this many; more go through `lax.map`, whose loop body XLA:CPU runs on one
+# thread (half the speed on 2 cores) but compiles once. Outside a trace,
+# `mic` calls one compiled block at a time.
 _UNROLL_BLOCKS = 4
 
 
@@ -448,7 +491,7 @@ def mic(x, y, *, alpha: float = 0.6, c: float = 15.0,
   plan = tuple(grid_plan(n, alpha, c))
   lead = x.shape[:-1]
   x, y = x.reshape(-1, n), y.reshape(-1, n)
-  step = _block_size(x.shape[0], n, plan) * _UNROLL_BLOCKS
+  step = _block_size(x.shape[0], n, plan)
   if isinstance(x, jax.core.Tracer) or x.shape[0] <= step:
     out = _mic_batch(x, y, plan=plan, est=est)
   else:  # outside jit: equal-size calls of one compiled function
