@@ -19,6 +19,20 @@ def median_time(fn, repeats: int) -> float:
   return float(np.median(times))
 
 
+def interleaved_times(fns: dict, repeats: int) -> dict:
+  """Median wall time of each fn() over `repeats` rounds (after one warm-up
+  call each), the functions taking turns within every round."""
+  for fn in fns.values():
+    fn()
+  times = {k: [] for k in fns}
+  for _ in range(repeats):
+    for k, fn in fns.items():
+      t0 = time.perf_counter()
+      fn()
+      times[k].append(time.perf_counter() - t0)
+  return {k: float(np.median(v)) for k, v in times.items()}
+
+
 def machine() -> dict:
   return {"platform": platform.platform(), "python": sys.version.split()[0],
           "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}

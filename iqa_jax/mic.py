@@ -72,6 +72,23 @@ def _plogp(k, total, log_total):
   return jnp.where(k > 0, -(k / total) * (jnp.log(safe) - log_total), 0.0)
 
 
+def _pow2_chunks(start, stop):
+  """[start, stop) cut into pieces of decreasing power-of-two lengths."""
+  out = []
+  while start < stop:
+    h = 1 << ((stop - start).bit_length() - 1)
+    out.append((start, start + h))
+    start += h
+  return out
+
+
+def _tree0(x, op):
+  """op-reduction over axis 0 (a power of two long) as a tree of halves."""
+  while x.shape[0] > 1:
+    x = op(x[:x.shape[0] // 2], x[x.shape[0] // 2:])
+  return x[0]
+
+
 def _reduce0(x, op):
   """op-reduction over axis 0 as trees of elementwise ops on halves: one
   tree per power of two in the binary expansion of the length, then their
@@ -79,15 +96,8 @@ def _reduce0(x, op):
   batch minor) about 10x slower than this; slices keep the trees fused with
   the producer of x, where padding to a power of two (a concatenation)
   would materialise it first."""
-  parts, start = [], 0
-  while start < x.shape[0]:
-    h = 1 << ((x.shape[0] - start).bit_length() - 1)
-    y = x[start:start + h]
-    while y.shape[0] > 1:
-      y = op(y[:y.shape[0] // 2], y[y.shape[0] // 2:])
-    parts.append(y[0])
-    start += h
-  return functools.reduce(op, parts)
+  return functools.reduce(op, [_tree0(x[lo:hi], op)
+                               for lo, hi in _pow2_chunks(0, x.shape[0])])
 
 
 def _sum0(x):
@@ -282,9 +292,10 @@ def _optimize_x(q_a, q, p_map, p, cols, *, n, rows_max, cols_max, pm,
   val = last(r_1, 2)
   outs = [val]
   if cols_max > 2:
-    rowwise = pm <= _ROWWISE_MAX and cols_max == 3
-    rows = (_levels_rowwise if rowwise else _levels_table)(
-        r_1, c, cum, cols_max - 1)
+    if pm <= _ROWWISE_MAX and cols_max == 3:
+      rows = [r_1, _level2_rowwise(r_1, c, cum)]
+    else:
+      rows = _levels_table(r_1, c, cum, cols_max - 1)
     bi = jnp.maximum(p - 1, 0)[None]
     for l in range(3, cols_max):
       at_p = jnp.take_along_axis(rows[l - 1], bi, axis=0)[0]  # R_l(p)
@@ -299,29 +310,21 @@ def _optimize_x(q_a, q, p_map, p, cols, *, n, rows_max, cols_max, pm,
   return jnp.where(jnp.arange(2, cols_max + 1)[:, None] <= cols, scores, neg)
 
 
-def _levels_rowwise(r_1, c, cum, top):
-  """[R_1, ..., R_top], each (pm, B), one t at a time: each row reduces
-  only over its own s <= t (half the square table), and the logarithms of
-  a row are computed in the fusion that reduces them. For small pm; rows
-  of R_l below t = l - 1 are never read and left at -inf."""
-  pm = c.shape[0]
-  levels = [r_1]
-  for l in range(2, top + 1):
-    prev, lo, rows = levels[-1], l - 2, []
-    for b in range(pm):
-      if b < l - 1:
-        rows.append(jnp.full_like(r_1[0], -jnp.inf))
-        continue
-      e = _neg_cond_entropy(cum[:, b:b + 1] - cum[:, lo:b + 1],
-                            c[b:b + 1] - c[lo:b + 1])
-      rows.append(_max0(prev[lo:b + 1] + e))
-    levels.append(jnp.stack(rows))
-  return levels
+def _level2_rowwise(r_1, c, cum):
+  """R_2 (pm, B), one t at a time: each row reduces over its own s <= t
+  only, half the square table of `_levels_table`. R_2(1) is never read and
+  left at -inf."""
+  rows = [jnp.full_like(r_1[0], -jnp.inf)]
+  for b in range(1, c.shape[0]):
+    e = _neg_cond_entropy(cum[:, b:b + 1] - cum[:, :b + 1],
+                          c[b:b + 1] - c[:b + 1])
+    rows.append(_max0(r_1[:b + 1] + e))
+  return jnp.stack(rows)
 
 
 def _levels_table(r_1, c, cum, top):
-  """As `_levels_rowwise`, through the square (s, t) table of E: fewer
-  operations to compile for large pm."""
+  """[R_1, ..., R_top], each (pm, B), through the square (s, t) table of E
+  (rows of R_l below t = l - 1 are never read)."""
   pm = c.shape[0]
   a = jnp.arange(pm)[:, None, None]
   b = jnp.arange(pm)[None, :, None]
@@ -336,11 +339,12 @@ def _levels_table(r_1, c, cum, top):
   return levels
 
 
-# `_levels_rowwise` is used for three columns at most (only R_2 is needed
-# for every t) and up to this many clumps: SMIC's n = 49 (30 clumps). It
-# compiles to one kernel per row; XLA:CPU maps each kernel's code
-# separately, and a process running many such programs (the parity tests)
-# exhausted the kernel's 65,530 memory mappings with no such bound.
+# `_level2_rowwise` serves three columns at most (only R_2 is needed for
+# every t) and up to this many clumps: SMIC's n = 49 (30 clumps). It
+# compiles to a kernel per row, and XLA:CPU maps each kernel's code
+# separately: a process running many such programs (the parity tests)
+# exhausted the kernel's 65,530 memory mappings when it also served larger
+# tables.
 _ROWWISE_MAX = 32
 
 
@@ -426,21 +430,23 @@ def _mic_block(x, y, *, plan, est):
   return jnp.maximum(jnp.asarray(0.0, x.dtype), _max0(cand))
 
 
-# Pairs per block, and a bound on pm * max(pm, n) * block (the size of the
-# largest per-block arrays). Blocks of a few thousand pairs amortise
-# XLA:CPU's per-operation costs. Larger ones cost more than they save: the
-# temporary buffer of one call is allocated afresh and, once above glibc's
-# 32 MB mmap threshold, page-faulted in on every call (16,000 faults per
-# 8,192-pair call at n = 49: 102k pairs/s against 137k in 4,096-pair calls).
+# Pairs per block, and a bound on the bytes of the largest per-block arrays
+# (pm * max(pm, n) * block values, both orientations). Blocks of a few
+# thousand pairs amortise XLA:CPU's per-operation costs. Larger ones cost
+# more than they save: the temporary buffer of one call is allocated afresh
+# and, once above glibc's 32 MB mmap threshold, page-faulted in on every
+# call (16,000 faults per 8,192-pair call at n = 49: 102k pairs/s against
+# 137k in 2,048-pair calls).
 _BLOCK_PAIRS = 8192
-_BLOCK_ELEMENTS = 1 << 22
+_BLOCK_BYTES = 1 << 24
 
 
-def _block_size(count, n, plan):
+def _block_size(count, n, plan, itemsize=4):
   """Pairs per block: at most the bound above rounded down to a power of
   two, split evenly over the blocks `count` needs."""
   pm = min(n, max(k for _, _, k in plan))
-  cap = min(_BLOCK_PAIRS, max(1, _BLOCK_ELEMENTS // (pm * max(pm, n))))
+  cap = _BLOCK_BYTES // (pm * max(pm, n) * itemsize)
+  cap = min(_BLOCK_PAIRS, max(1, cap))
   cap = 1 << (cap.bit_length() - 1)
   blocks = -(-count // cap)
   return max(1, -(-count // blocks))
@@ -457,7 +463,7 @@ _UNROLL_BLOCKS = 4
 def _mic_batch(x, y, *, plan, est):
   """(N,) MIC of the rows of x, y (N, n), in blocks along N."""
   count, n = x.shape
-  block = _block_size(count, n, plan)
+  block = _block_size(count, n, plan, x.dtype.itemsize)
   pad = -count % block
   xt = jnp.pad(x, ((0, pad), (0, 0))).reshape(-1, block, n).transpose(0, 2, 1)
   yt = jnp.pad(y, ((0, pad), (0, 0))).reshape(-1, block, n).transpose(0, 2, 1)
@@ -491,7 +497,7 @@ def mic(x, y, *, alpha: float = 0.6, c: float = 15.0,
   plan = tuple(grid_plan(n, alpha, c))
   lead = x.shape[:-1]
   x, y = x.reshape(-1, n), y.reshape(-1, n)
-  step = _block_size(x.shape[0], n, plan)
+  step = _block_size(x.shape[0], n, plan, x.dtype.itemsize)
   if isinstance(x, jax.core.Tracer) or x.shape[0] <= step:
     out = _mic_batch(x, y, plan=plan, est=est)
   else:  # outside jit: equal-size calls of one compiled function
