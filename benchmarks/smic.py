@@ -21,8 +21,9 @@ Projections: Xavier-uniform from a fixed key, the same arrays on both sides.
     7 x 7 MSE map. Each side's VGG16 forward (both images) is also timed
     alone, and "rest" = total - VGG16.
 
-Medians of `repeats` timed runs after a warm-up, on whatever devices JAX
-sees (the peer runs on CPU). Figures go to benchmarks/results/smic.json.
+Medians of `repeats` timed runs after a warm-up, the sides taking turns
+(so a drift in a shared machine's speed reaches both), on whatever devices
+JAX sees (the peer runs on CPU). Figures go to benchmarks/results/smic.json.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from _libmine import libmine_mic, load_libmine
-from _timing import machine, median_time
+from _timing import interleaved_times, machine
 from PIL import Image
 
 from iqa_jax import distortions, images, weights
@@ -134,7 +135,7 @@ class _TorchPeer:
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--libmine", required=True, help="the compiled libmine .so")
-  p.add_argument("--repeats", type=int, default=3)
+  p.add_argument("--repeats", type=int, default=5)
   p.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                       "smic.json"))
   args = p.parse_args(argv)
@@ -157,14 +158,15 @@ def main(argv=None):
             zip(f_ref, f_dist, proj)]
     return (maps[0] + smic.zoom_linear(maps[1], maps[0].shape[-2:])) / 2
   att_fn = jax.jit(ours_attention)
-  t_att = median_time(lambda: att_fn().block_until_ready(), args.repeats)
   # The peer scores the very same projected values (our features, NCHW).
   t_ref = [torch.from_numpy(np.asarray(f).transpose(0, 3, 1, 2).copy())
            for f in f_ref]
   t_dist = [torch.from_numpy(np.asarray(f).transpose(0, 3, 1, 2).copy())
             for f in f_dist]
-  t_peer_att = median_time(lambda: peer.attention(t_ref, t_dist),
-                           args.repeats)
+  times = interleaved_times({
+      "ours": lambda: att_fn().block_until_ready(),
+      "peer": lambda: peer.attention(t_ref, t_dist)}, args.repeats)
+  t_att, t_peer_att = times["ours"], times["peer"]
   att_diff = float(np.abs(np.asarray(att_fn())[0]
                           - peer.attention(t_ref, t_dist)).max())
   n_mic = sum(((f.shape[1] - 7) // 7 + 1) * ((f.shape[2] - 7) // 7 + 1) * 32
@@ -176,16 +178,17 @@ def main(argv=None):
   # (b) End to end.
   score_fn = jax.jit(lambda r, d: smic.psnr_smic(r, d, vgg=vgg,
                                                  projections=proj))
-  t_ours = median_time(lambda: score_fn(ref, dist).block_until_ready(),
-                       args.repeats)
-  t_ours_vgg = median_time(
-      lambda: jax.block_until_ready(feats_fn(jnp.concatenate([ref, dist]))),
-      args.repeats)
-  t_peer = median_time(lambda: peer.psnr_smic(ref, dist), args.repeats)
   tx = torch.from_numpy(ref.transpose(0, 3, 1, 2).copy())
   ty = torch.from_numpy(dist.transpose(0, 3, 1, 2).copy())
-  t_peer_vgg = median_time(lambda: (peer.features(tx), peer.features(ty)),
-                           args.repeats)
+  times = interleaved_times({
+      "ours": lambda: score_fn(ref, dist).block_until_ready(),
+      "ours_vgg": lambda: jax.block_until_ready(
+          feats_fn(jnp.concatenate([ref, dist]))),
+      "peer": lambda: peer.psnr_smic(ref, dist),
+      "peer_vgg": lambda: (peer.features(tx), peer.features(ty))},
+                            args.repeats)
+  t_ours, t_ours_vgg = times["ours"], times["ours_vgg"]
+  t_peer, t_peer_vgg = times["peer"], times["peer_vgg"]
   ours_score = float(score_fn(ref, dist)[0])
   peer_score = peer.psnr_smic(ref, dist)
   rest_ours, rest_peer = t_ours - t_ours_vgg, t_peer - t_peer_vgg
