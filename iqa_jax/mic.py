@@ -174,8 +174,10 @@ def _run_lengths(first):
   return out
 
 
-def _equipartition(first, size, rows):
-  """SOM Algorithm 3 over sorted positions: (labels (n, B), rows used (B,)).
+def _equipartition(first, size, rows, *, starts=None):
+  """SOM Algorithm 3 over sorted positions: (labels (n, B), rows used (B,)),
+  or with `starts` = R - 1, (the first position (R - 1, B) of rows 1..R-1,
+  n for a row not opened; rows used) instead of the labels.
 
   first: the first position of each tie group; size: its size there. A row
   closes when adding the next group would overshoot the running target
@@ -184,9 +186,10 @@ def _equipartition(first, size, rows):
   """
   n, batch = first.shape
   rows = jnp.broadcast_to(jnp.asarray(rows, jnp.int32), (batch,))
+  jv = jnp.arange(1, (starts or 0) + 1, dtype=jnp.int32)[:, None]
 
   def step(carry, inp):
-    h, curr, num, den = carry
+    h, curr, num, den, start = carry
     f, s, i = inp
     close = f & (h != 0) & (
         jnp.abs(den * (h + s) - num) >= jnp.abs(den * h - num))
@@ -195,13 +198,16 @@ def _equipartition(first, size, rows):
     num = jnp.where(close, n - i, num)
     den = jnp.where(close, rows - curr, den)
     h = jnp.where(f, h + s, h)
-    return (h, curr, num, den), curr
+    if starts is not None:                # row curr opens at i
+      start = jnp.where(close & (curr == jv), i, start)
+    return (h, curr, num, den, start), (curr if starts is None else None)
 
   zero = jnp.zeros((batch,), jnp.int32)
-  init = (zero, zero, jnp.full((batch,), n, jnp.int32), rows)
-  (_, curr, _, _), labels = jax.lax.scan(
+  start = None if starts is None else jnp.full((starts, batch), n, jnp.int32)
+  init = (zero, zero, jnp.full((batch,), n, jnp.int32), rows, start)
+  (_, curr, _, _, start), labels = jax.lax.scan(
       step, init, (first, size, jnp.arange(n, dtype=jnp.int32)))
-  return labels, curr + 1
+  return (labels if starts is None else start), curr + 1
 
 
 def _clumps(first_a, q_a):
@@ -280,10 +286,8 @@ def _optimize_x(q_a, q, p_map, p, cols, *, n, rows_max, cols_max, pm,
   hq = _sum0(_plogp(tot, nf, jnp.log(nf)))                # (B,)
   neg = jnp.asarray(-jnp.inf, dtype)
   a1 = jnp.arange(pm)[:, None]                            # (S, 1)
-  # R_1(s) and E(s, p), (S, B) each, computed once: without the barrier
-  # XLA:CPU recomputes their logarithms inside every consumer.
-  r_1, e_p = jax.lax.optimization_barrier((
-      _neg_cond_entropy(cum, c), _neg_cond_entropy(tot[:, None] - cum, nf - c)))
+  r_1 = _neg_cond_entropy(cum, c)                         # R_1(s), (S, B)
+  e_p = _neg_cond_entropy(tot[:, None] - cum, nf - c)     # E(s, p), (S, B)
 
   def last(r_prev, l):                                    # I(p, l)
     ok = (a1 >= l - 2) & (a1 <= p - 1)
@@ -376,11 +380,10 @@ def _orientation(a: _Sorted, b: _Sorted, b_of_a, plan, n, dtype):
   cols_max = max(cl for _, cl, _ in plan)
 
   def one(rows, cols, k_hat, rows_max, pm, width):
-    q_b, q = _equipartition(b.first, b.size, rows)
-    # q_a[r] = q_b[b_of_a[r]]: q_b is nondecreasing, so count the rows that
-    # start at or before b-position b_of_a[r] (rows - 1 comparisons, not n).
-    jv = jnp.arange(1, rows_max, dtype=jnp.int32)[:, None]
-    start = _sum0((q_b[:, None] < jv).astype(jnp.int32))     # (rows - 1, B)
+    # The row of each a-sorted point, q_a[r] = q_b[b_of_a[r]]: the rows
+    # nondecrease along b, so count the rows starting at or before
+    # b-position b_of_a[r] (rows - 1 comparisons, no gather).
+    start, q = _equipartition(b.first, b.size, rows, starts=rows_max - 1)
     q_a = _sum0((b_of_a[None] >= start[:, None]).astype(jnp.int32))
     p_map, p = _clumps(a.first, q_a)
     if not isinstance(k_hat, int) or k_hat < n:  # else never more than k_hat
