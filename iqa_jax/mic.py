@@ -247,9 +247,10 @@ def _clumps(first_a, q_a):
 
 def _counts(p_map, q_a, rows_max, pm, dtype):
   """c (pm, B): points in clumps <= t; cum (rows_max, pm, B): of those, the
-  points in each row."""
+  points in each row (the last row as c minus the others: one row fewer to
+  carry through the scan)."""
   tv = jnp.arange(pm, dtype=jnp.int32)[:, None]
-  rv = jnp.arange(rows_max, dtype=jnp.int32)[:, None, None]
+  rv = jnp.arange(rows_max - 1, dtype=jnp.int32)[:, None, None]
 
   def body(carry, inp):
     c, cum = carry
@@ -260,7 +261,8 @@ def _counts(p_map, q_a, rows_max, pm, dtype):
   batch = p_map.shape[1]
   (c, cum), _ = jax.lax.scan(
       body, (jnp.zeros((pm, batch), jnp.int32),
-             jnp.zeros((rows_max, pm, batch), jnp.int32)), (p_map, q_a))
+             jnp.zeros((rows_max - 1, pm, batch), jnp.int32)), (p_map, q_a))
+  cum = jnp.concatenate([cum, (c - _sum0(cum))[None]])
   return c.astype(dtype), cum.astype(dtype)
 
 
