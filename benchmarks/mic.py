@@ -40,7 +40,7 @@ def main(argv=None):
   p.add_argument("--pairs", type=int, default=8192)
   p.add_argument("--peer-pairs", type=int, default=2048,
                  help="pairs timed for libmine (its rate is per pair)")
-  p.add_argument("--repeats", type=int, default=10)
+  p.add_argument("--repeats", type=int, default=20)
   p.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                       "mic.json"))
   args = p.parse_args(argv)

@@ -135,7 +135,7 @@ class _TorchPeer:
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--libmine", required=True, help="the compiled libmine .so")
-  p.add_argument("--repeats", type=int, default=5)
+  p.add_argument("--repeats", type=int, default=10)
   p.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                       "smic.json"))
   args = p.parse_args(argv)
