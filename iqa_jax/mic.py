@@ -126,19 +126,38 @@ def _neg_cond_entropy(d, total):
 # by pair; these vectorise over the batch instead.
 
 
+# The largest n whose packed counts (n * below + ...) fit in int32.
+_PACK_MAX_N = 46340
+
+
 def _ranks(v):
-  """Stable ranks (n, B) int32 of each column of v (n, B): the position of
-  each value in an ascending stable argsort."""
+  """(stable ranks, values strictly below), each (n, B) int32, of each
+  column of v (n, B): the stable rank is each value's position in an
+  ascending stable argsort.
+
+  One comparison scan; up to _PACK_MAX_N points both counts share one
+  accumulator, n * below + equal values earlier."""
   n = v.shape[0]
   idx = jnp.arange(n, dtype=jnp.int32)[:, None]
+  js = jnp.arange(n, dtype=jnp.int32)
+  if n <= _PACK_MAX_N:
+    def body(acc, inp):
+      vj, j = inp
+      tie = ((idx > j) & (vj[None] == v)).astype(jnp.int32)
+      return acc + jnp.where(vj[None] < v, n, tie), None
+    acc, _ = jax.lax.scan(body, jnp.zeros(v.shape, jnp.int32), (v, js))
+    below = acc // n
+    return below + (acc - below * n), below
 
-  def body(r, inp):
+  def body2(carry, inp):
+    r, below = carry
     vj, j = inp
-    return r + jnp.where(idx > j, vj[None] <= v, vj[None] < v).astype(
-        jnp.int32), None
-  r, _ = jax.lax.scan(body, jnp.zeros(v.shape, jnp.int32),
-                      (v, jnp.arange(n, dtype=jnp.int32)))
-  return r
+    lt = vj[None] < v
+    return (r + jnp.where(idx > j, vj[None] <= v, lt).astype(jnp.int32),
+            below + lt.astype(jnp.int32)), None
+  zero = jnp.zeros(v.shape, jnp.int32)
+  (r, below), _ = jax.lax.scan(body2, (zero, zero), (v, js))
+  return r, below
 
 
 def _push(rank, *vals):
@@ -363,10 +382,20 @@ class _Sorted(NamedTuple):
 
 
 def _order(v, other):
-  """v's order, and at each position of it the rank of `other` there."""
-  rank = _ranks(v)
-  vs, other_of_v = _push(rank, v, other(rank))
-  first = _starts(vs)
+  """v's order, and at each position of it the rank of `other` there.
+
+  A position starts a tie group where its stable rank equals the count of
+  values below it; the count is pushed into sorted order with the other
+  rank (packed into one array up to _PACK_MAX_N points)."""
+  n = v.shape[0]
+  rank, below = _ranks(v)
+  if n <= _PACK_MAX_N:
+    (packed,) = _push(rank, below * n + other(rank))
+    below_s = packed // n
+    other_of_v = packed - below_s * n
+  else:
+    below_s, other_of_v = _push(rank, below, other(rank))
+  first = below_s == jnp.arange(n, dtype=jnp.int32)[:, None]
   return _Sorted(rank, first, _run_lengths(first)), other_of_v
 
 

@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -88,3 +89,28 @@ def test_grid_plan_matches_libmine_sizes():
   assert mic.grid_plan(49, 0.5, 10) == [(2, 3, 30), (3, 2, 20)]
   # n = 16: B = 4, only the 2 x 2 grid.
   assert mic.grid_plan(16, 0.5, 10) == [(2, 2, 20)]
+
+
+def test_packed_counts_equal_separate_counts(monkeypatch):
+  # Up to mic._PACK_MAX_N points the ranks, the counts below and the other
+  # variable's rank share int32 arrays; above it they are kept apart. Both
+  # paths must give the same order, tie groups and scores (ties included).
+  rng = np.random.default_rng(3)
+  x = np.round(rng.normal(size=(64, 49)), 1).astype(np.float32)
+  y = np.round(x ** 2 + 0.5 * rng.normal(size=x.shape), 1).astype(np.float32)
+  v = np.concatenate([x.T, y.T], axis=-1)
+  swap = lambda a: jnp.concatenate([a[..., 64:], a[..., :64]], -1)
+  packed = jax.jit(lambda v: mic._order(v, swap))(v)
+  want_packed = np.asarray(mic.mic(x, y, alpha=0.5, c=10))
+  monkeypatch.setattr(mic, "_PACK_MAX_N", 0)
+  apart = jax.jit(lambda v: mic._order(v, swap))(v)
+  for a, b in zip(jax.tree.leaves(packed), jax.tree.leaves(apart)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert not np.asarray(packed[0].first).all()          # ties are present
+  # Stable ranks: a permutation per column, equal values in input order.
+  ranks = np.asarray(packed[0].rank)
+  np.testing.assert_array_equal(
+      ranks, np.argsort(np.argsort(v, axis=0, kind="stable"), axis=0))
+  jax.clear_caches()
+  np.testing.assert_array_equal(
+      np.asarray(mic.mic(x, y, alpha=0.5, c=10)), want_packed)
