@@ -399,10 +399,11 @@ def _order(v, other):
   return _Sorted(rank, first, _run_lengths(first)), other_of_v
 
 
-def _orientation(a: _Sorted, b: _Sorted, b_of_a, plan, n, dtype):
-  """(grids, cols_max - 1, B) normalised MI of the grids whose rows
-  equipartition b and whose columns clump a; position r of the a-order
-  holds the point of b-rank b_of_a[r].
+def _orientation(a: _Sorted, b_of_a, swap, plan, n, dtype):
+  """(grids, cols_max - 1, B) normalised MI of the grids whose columns clump
+  a and whose rows equipartition the variable b beside it on the batch
+  axis: swap(v) moves each column to its partner's place, and position r
+  of the a-order holds the point of b-rank b_of_a[r].
 
   Short plans (SMIC's n = 16 and 49) are unrolled, each grid at its own
   array sizes; long ones go through one traced body (`lax.map` over the
@@ -414,7 +415,9 @@ def _orientation(a: _Sorted, b: _Sorted, b_of_a, plan, n, dtype):
     # The row of each a-sorted point, q_a[r] = q_b[b_of_a[r]]: the rows
     # nondecrease along b, so count the rows starting at or before
     # b-position b_of_a[r] (rows - 1 comparisons, no gather).
-    start, q = _equipartition(b.first, b.size, rows, starts=rows_max - 1)
+    # (b's equipartition is a's moved over: swapped after, not before.)
+    start, q = map(swap, _equipartition(a.first, a.size, rows,
+                                        starts=rows_max - 1))
     q_a = _sum0((b_of_a[None] >= start[:, None]).astype(jnp.int32))
     p_map, p = _clumps(a.first, q_a)
     if not isinstance(k_hat, int) or k_hat < n:  # else never more than k_hat
@@ -441,27 +444,25 @@ def _orientation(a: _Sorted, b: _Sorted, b_of_a, plan, n, dtype):
 _UNROLL = 2
 
 
-def _mic_block(x, y, *, plan, est):
-  """MIC (B,) of the columns of x, y (n, B)."""
-  n = x.shape[0]
+def _mic_block(v, *, plan, est):
+  """MIC (B,) of the columns of x, y (n, B), given side by side as v
+  (n, 2B): both variables, and then both orientations, run on one batch
+  axis twice as wide."""
+  n, batch = v.shape[0], v.shape[1] // 2
   if est == "mic_e":
     plan = tuple((r, min(r, cl), k) for r, cl, k in plan)
-  # Both variables, and then both orientations, side by side on the batch
-  # axis: half the operations, each twice as wide.
-  batch = x.shape[1]
-  swap = lambda v: jnp.concatenate([v[..., batch:], v[..., :batch]], -1)
-  a, b_of_a = _order(jnp.concatenate([x, y], -1), swap)
-  b = _Sorted(*map(swap, a))
-  out = _orientation(a, b, b_of_a, plan, n, x.dtype)
+  swap = lambda u: jnp.concatenate([u[..., batch:], u[..., :batch]], -1)
+  a, b_of_a = _order(v, swap)
+  out = _orientation(a, b_of_a, swap, plan, n, v.dtype)
   xy, yx = out[..., :batch], out[..., batch:]    # rows from y, from x
   i = jnp.arange(len(plan))[:, None, None]
   j = jnp.arange(xy.shape[1])[None, :, None]
   if est == "mic_e":
     # libmine keeps x-vs-y below the diagonal and y-vs-x on and above it.
     xy = jnp.where(j < i, xy, -jnp.inf)
-  cand = jnp.concatenate([xy, yx], axis=1).reshape(-1, x.shape[1])
+  cand = jnp.concatenate([xy, yx], axis=1).reshape(-1, batch)
   cand = jnp.where(jnp.isnan(cand), -jnp.inf, cand)
-  return jnp.maximum(jnp.asarray(0.0, x.dtype), _max0(cand))
+  return jnp.maximum(jnp.asarray(0.0, v.dtype), _max0(cand))
 
 
 # Pairs per block, and a bound on the bytes of the largest per-block arrays
@@ -499,13 +500,13 @@ def _mic_batch(x, y, *, plan, est):
   count, n = x.shape
   block = _block_size(count, n, plan, x.dtype.itemsize)
   pad = -count % block
-  xt = jnp.pad(x, ((0, pad), (0, 0))).reshape(-1, block, n).transpose(0, 2, 1)
-  yt = jnp.pad(y, ((0, pad), (0, 0))).reshape(-1, block, n).transpose(0, 2, 1)
+  blocks = lambda u: jnp.pad(u, ((0, pad), (0, 0))).reshape(-1, block, n)
+  v = jnp.concatenate([blocks(x), blocks(y)], axis=1).transpose(0, 2, 1)
   fn = functools.partial(_mic_block, plan=plan, est=est)
-  if xt.shape[0] <= _UNROLL_BLOCKS:
-    out = jnp.stack([fn(xt[i], yt[i]) for i in range(xt.shape[0])])
+  if v.shape[0] <= _UNROLL_BLOCKS:
+    out = jnp.stack([fn(v[i]) for i in range(v.shape[0])])
   else:
-    out = jax.lax.map(lambda xy: fn(*xy), (xt, yt))
+    out = jax.lax.map(fn, v)
   return out.reshape(-1)[:count]
 
 
