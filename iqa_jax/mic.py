@@ -31,7 +31,7 @@ A grid with a single row (a constant input) gives 0/0 in libmine, which its
 maximum ignores; MIC is never below 0.
 
 Layout: the pairs are processed in blocks (up to 8,192 pairs; 2,048 at
-n = 49) with the batch as the minor axis, so every step is elementwise over
+n = 49 in float32) with the batch as the minor axis, so every step is elementwise over
 the block (see the note above `_ranks`); both orientations run side by side
 on that axis. benchmarks/mic.py measures the speed against libmine.
 """
