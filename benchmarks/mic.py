@@ -114,9 +114,10 @@ def _dp_table(n, count):
   """(pairs, fn): fn() fills the R_2 table of one float32 block, as `mic`
   cuts `count` pairs of n points, both orientations side by side, from
   random clump counts (its cost does not depend on their values)."""
-  rows, _, k_hat = mic.grid_plan(n, 0.5, 10)[0]          # 2 rows, 30 clumps
+  plan = tuple(mic.grid_plan(n, 0.5, 10))
+  rows, _, k_hat = plan[0]                                # 2 rows, 30 clumps
   pm = min(n, k_hat)
-  pairs = mic._block_size(count, n, tuple(mic.grid_plan(n, 0.5, 10)))  # pylint: disable=protected-access
+  pairs = mic._block_size(count, n, plan)  # pylint: disable=protected-access
   lanes = 2 * pairs
   rng = np.random.default_rng(1)
   p_map = np.sort(rng.integers(0, pm, (n, lanes)), axis=0).astype(np.int32)

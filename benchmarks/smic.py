@@ -152,12 +152,9 @@ def main(argv=None):
   both = feats_fn(jnp.concatenate([ref, dist]))
   f_ref = [both[k][:1] for k in smic.LAYERS]
   f_dist = [both[k][1:] for k in smic.LAYERS]
-
-  def ours_attention():
-    maps = [smic.layer_attention(r, d, w) for r, d, w in
-            zip(f_ref, f_dist, proj)]
-    return (maps[0] + smic.zoom_linear(maps[1], maps[0].shape[-2:])) / 2
-  att_fn = jax.jit(ours_attention)
+  att_fn = jax.jit(lambda: smic.attention_from_features(
+      dict(zip(smic.LAYERS, f_ref)), dict(zip(smic.LAYERS, f_dist)),
+      projections=proj))
   # The peer scores the very same projected values (our features, NCHW).
   t_ref = [torch.from_numpy(np.asarray(f).transpose(0, 3, 1, 2).copy())
            for f in f_ref]

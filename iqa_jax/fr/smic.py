@@ -15,7 +15,7 @@ normalisation) with L2 pooling between the stages, as the official code
    (`torch.nn.Unfold` order). For every window and channel, the 49 values of
    the distorted image against the reference's give one MIC (alpha 0.5,
    c 10, libmine's MIC_approx: `iqa_jax.mic`); all windows, channels and
-   images go through one batched call.
+   images of a layer go through one batched call.
 3. The attention of a window is 1 - the mean MIC over the K channels: low
    where the distorted features still depend on the reference, high where
    the dependence is lost. A = (A_3 + zoom(A_4)) / 2 on the relu3_3 grid,
@@ -46,6 +46,7 @@ from iqa_jax.fr.ssim import ssim_map
 
 __all__ = ["Projections", "random_projections", "load_projections",
            "unfold", "zoom_linear", "layer_attention", "attention",
+           "attention_from_features",
            "attention_map", "psnr_smic", "ssim_smic", "LAYERS"]
 
 LAYERS = ("relu3_3", "relu4_3")
@@ -194,8 +195,19 @@ def attention(ref: jax.Array, dist: jax.Array, *, vgg, projections:
   ref, dist = _check_pair(ref, dist)
   both = vgg(jnp.concatenate([ref, dist]), layers=LAYERS, pool="l2")
   n = ref.shape[0]
-  maps = [layer_attention(both[layer][:n], both[layer][n:], w, patch=patch,
-                          stride=stride, alpha=alpha, c=c)
+  return attention_from_features(
+      {k: v[:n] for k, v in both.items()}, {k: v[n:] for k, v in both.items()},
+      projections=projections, patch=patch, stride=stride, alpha=alpha, c=c)
+
+
+def attention_from_features(ref_feats: dict, dist_feats: dict, *,
+                            projections: Projections, patch: int = 7,
+                            stride: int = 7, alpha: float = 0.5,
+                            c: float = 10.0) -> jax.Array:
+  """(N, gh, gw) SMIC attention from the L2-pooled VGG16 maps
+  {layer: (N, h, w, C)} of LAYERS: (A_3 + zoom(A_4)) / 2."""
+  maps = [layer_attention(ref_feats[layer], dist_feats[layer], w,
+                          patch=patch, stride=stride, alpha=alpha, c=c)
           for layer, w in zip(LAYERS, projections)]
   return (maps[0] + zoom_linear(maps[1], maps[0].shape[-2:])) / 2.0
 
