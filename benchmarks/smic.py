@@ -40,7 +40,7 @@ from _timing import interleaved_times, machine
 from PIL import Image
 
 from iqa_jax import distortions, images, weights
-from iqa_jax.cli.score import official_size
+from iqa_jax.fr.preprocess import official_size
 from iqa_jax.data import demo2d
 from iqa_jax.fr import smic
 from iqa_jax.models.vgg import VGG16

@@ -1,47 +1,50 @@
 """iqa_jax: image quality assessment in JAX.
 
-Public API (explicit; submodules are importable on their own):
+Subpackages load on first use (`iqa_jax.fr` never imports TensorFlow
+Datasets; `iqa_jax.data` does). In data-flow order:
 
-  iqa_jax.stats         SRCC/KRCC/PLCC/RMSE, 4PL/5PL logistic fits, aggregation
   iqa_jax.data          datasets (TFDS builders, demo sets) and splits
-  iqa_jax.results       run work directories: config, versions, tables, plots
-  iqa_jax.score_files   per-image score CSV files
-
-  iqa_jax.images        decoding, resizing, patch extraction
+  iqa_jax.images        decoding, resizing, patches, grey levels
   iqa_jax.distortions   JPEG, JPEG 2000, Gaussian blur, white noise
-
-The 360-degree distillation pipeline, in data-flow order (import each as
-needed; they load Flax):
-
-  iqa_jax.sphere, iqa_jax.sampling, iqa_jax.sampling2d, iqa_jax.scanpath,
-  iqa_jax.saliency      sample patches (ERP / LAT / SP; 2-D)
-  iqa_jax.embed, iqa_jax.embed_cache, iqa_jax.models
-                        embed them (VGG16, ResNet-50), cached on disk
-  iqa_jax.selection     select (the W/R solver and comparison selectors)
-  iqa_jax.models.regressor, iqa_jax.train, iqa_jax.checkpoint
-                        regress (data-parallel, resumable training)
-  iqa_jax.pooling       pool patch scores into image scores
+  iqa_jax.sphere        ERP geometry, gnomonic viewports, cubemaps
+  iqa_jax.sampling      samplers by name: ERP / LAT / SP, 2-D samplers
+  iqa_jax.embed         patch embeddings (iqa_jax.models: VGG16, ResNet-50)
+  iqa_jax.selection     selectors by name: the W/R solver, 000's selectors
+  iqa_jax.training      the training core (TrainState, step, loop)
+  iqa_jax.regression    the patch regressor of source text 001 on it
+  iqa_jax.pooling       patch scores -> image scores
+  iqa_jax.fr            full-reference metrics (PSNR, SSIM, SMIC versions)
+  iqa_jax.mic           batched maximal information coefficient
+  iqa_jax.stats         SRCC/KRCC/PLCC/RMSE, 4PL/5PL fits, aggregation
+  iqa_jax.parallel      the mesh and the sharded batch loop
+  iqa_jax.results       run work directories: config, tables, plots
   iqa_jax.distill360    the experiment (`iqa-jax demo`, `iqa-jax distill360`)
 """
 
-from iqa_jax import data, distortions, images, results, score_files, stats
+from __future__ import annotations
+
+import importlib
+
 from iqa_jax._version import __version__
 from iqa_jax.stats import (aggregate, evaluate, fit_logistic, krcc, plcc, rmse,
                            srcc)
 
-__all__ = [
-    "__version__",
-    "data",
-    "distortions",
-    "images",
-    "results",
-    "score_files",
-    "stats",
-    "aggregate",
-    "evaluate",
-    "fit_logistic",
-    "krcc",
-    "plcc",
-    "rmse",
-    "srcc",
-]
+_SUBMODULES = (
+    "checkpoint", "data", "distill360", "distortions", "embed", "embed_cache",
+    "fr", "images", "mic", "models", "parallel", "paths", "pooling",
+    "regression", "results", "sampling", "score_files", "selection",
+    "sphere", "stats", "training", "weights",
+)
+
+__all__ = ["__version__", "aggregate", "evaluate", "fit_logistic", "krcc",
+           "plcc", "rmse", "srcc", *_SUBMODULES]
+
+
+def __getattr__(name: str):
+  if name in _SUBMODULES:
+    return importlib.import_module(f"iqa_jax.{name}")
+  raise AttributeError(f"module 'iqa_jax' has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(set(globals()) | set(_SUBMODULES))

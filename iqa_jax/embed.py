@@ -17,23 +17,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
-from iqa_jax.mesh import data_mesh, pad_rows
+from iqa_jax import parallel
 
 __all__ = ["embed"]
 
 
 @functools.lru_cache(maxsize=16)
-def _embed_fn(graphdef, mesh, dtype):
-  data = NamedSharding(mesh, P("data"))
-  repl = NamedSharding(mesh, P())
-
+def _embed_fn(graphdef, dtype):
   def fn(state, x):
     model = nnx.merge(graphdef, state)
-    return model.embed(x.astype(dtype))
-  return jax.jit(fn, in_shardings=(repl, data), out_shardings=data)
+    return model.embed(x.astype(dtype)).astype(jnp.float32)
+  return jax.jit(fn)
 
 
 def embed(encoder, patches, *, batch_size: int = 64, mesh=None,
@@ -42,20 +37,11 @@ def embed(encoder, patches, *, batch_size: int = 64, mesh=None,
   patches = np.asarray(patches)
   if patches.ndim != 4 or patches.shape[-1] != 3:
     raise ValueError(f"patches must be (N, H, W, 3), got {patches.shape}.")
-  mesh = mesh if mesh is not None else data_mesh()
-  batch_size = -(-batch_size // mesh.size) * mesh.size  # multiple of devices
+  mesh = mesh if mesh is not None else parallel.data_mesh()
   graphdef, state = nnx.split(encoder)
-  state = jax.device_put(state, NamedSharding(mesh, P()))
-  fn = _embed_fn(graphdef, mesh, jnp.dtype(dtype))
-  n = patches.shape[0]
-  out = []
-  starts = range(0, n, batch_size)
-  if progress:
-    from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
-    starts = tqdm(starts, desc="embedding", unit="batch")
-  for s in starts:
-    chunk = pad_rows(patches[s:s + batch_size].astype(np.float32),
-                     batch_size)
-    x = jax.device_put(chunk, NamedSharding(mesh, P("data")))
-    out.append(np.asarray(fn(state, x), np.float32))
-  return np.concatenate(out)[:n]
+  fn = functools.partial(_embed_fn(graphdef, jnp.dtype(dtype)),
+                         parallel.replicate(state, mesh))
+  return parallel.map_batches(fn, patches.astype(np.float32, copy=False),
+                              batch_size=batch_size, mesh=mesh,
+                              progress=progress, desc="embedding",
+                              unit="patch")

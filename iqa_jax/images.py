@@ -41,7 +41,12 @@ __all__ = [
     "extract_patches",
     "extract_grid",
     "filter_axis",
+    "grey",
+    "patch_variance",
+    "LUMA",
 ]
+
+LUMA = (0.299, 0.587, 0.114)   # ITU-R BT.601 luma weights
 
 ResizeMethod = Literal["bilinear", "bicubic", "area", "nearest"]
 
@@ -89,12 +94,31 @@ def _decode_pil(im: Image.Image) -> np.ndarray:
   return np.asarray(im, dtype=np.float32) / 255.0
 
 
-def decode(data: bytes, *, name: str = "<bytes>") -> np.ndarray:
+_FIX = "replace it with a complete copy"
+
+
+def _check_not_empty(data, name, fix):
+  if not data:
+    raise ImageDecodeError(f"{name}: the file is empty (0 bytes); "
+                           f"{fix or _FIX}.")
+
+
+def _decode_error(name, e, fix):
+  return ImageDecodeError(
+      f"{name}: cannot decode the image ({type(e).__name__}: {e}). The file "
+      f"is corrupt, truncated or not an image; {fix or _FIX}.")
+
+
+def decode(data: bytes, *, name: str = "<bytes>",
+           fix: str | None = None) -> np.ndarray:
   """Decodes an encoded image (JPEG, PNG, BMP, TIFF, ...) to RGB float32.
 
   Args:
     data: the file's bytes.
     name: the image's name, for error messages.
+    fix: what the error message tells the user to do (default: replace the
+      file with a complete copy; dataset builders say "re-extract it from
+      the official archive").
 
   Returns:
     (H, W, 3) float32 in [0, 1].
@@ -111,18 +135,17 @@ def decode(data: bytes, *, name: str = "<bytes>") -> np.ndarray:
         return np.ascontiguousarray(_to_rgb(_scale_integer(a)))
     except Exception:  # pylint: disable=broad-except
       pass  # compressed or exotic TIFF: let Pillow try
+  _check_not_empty(data, name, fix)
   try:
     with Image.open(io.BytesIO(data)) as im:
       im.load()
       return np.ascontiguousarray(_decode_pil(im))
   except Exception as e:  # pylint: disable=broad-except
-    raise ImageDecodeError(
-        f"{name}: cannot decode the image ({type(e).__name__}: {e}). The file "
-        "is corrupt, truncated or not an image; re-extract it from the "
-        "official archive.") from e
+    raise _decode_error(name, e, fix) from None
 
 
-def verify(data: bytes, *, name: str = "<bytes>") -> tuple[int, int]:
+def verify(data: bytes, *, name: str = "<bytes>",
+           fix: str | None = None) -> tuple[int, int]:
   """Checks that `data` decodes completely (cheaper than `decode`).
 
   Returns:
@@ -131,15 +154,13 @@ def verify(data: bytes, *, name: str = "<bytes>") -> tuple[int, int]:
   Raises:
     ImageDecodeError: corrupt, truncated or unknown data.
   """
+  _check_not_empty(data, name, fix)
   try:
     with Image.open(io.BytesIO(data)) as im:
       im.load()
       return im.height, im.width
   except Exception as e:  # pylint: disable=broad-except
-    raise ImageDecodeError(
-        f"{name}: cannot decode the image ({type(e).__name__}: {e}). The file "
-        "is corrupt, truncated or not an image; re-extract it from the "
-        "official archive.") from e
+    raise _decode_error(name, e, fix) from None
 
 
 def read(path: str | os.PathLike) -> np.ndarray:
@@ -291,3 +312,21 @@ def filter_axis(x: jax.Array, kernel, *, axis: int,
     xp, n = jnp.pad(x, pad, mode=mode), x.shape[axis]
   return sum(float(kernel[i]) * jax.lax.slice_in_dim(xp, i, i + n, axis=axis)
              for i in range(len(kernel)) if kernel[i] != 0)
+
+
+def grey(image):
+  """BT.601 luma (..., H, W) of RGB images (..., H, W, 3): NumPy in, NumPy
+  out (in the input's float precision), otherwise a jnp array (float32 for
+  non-float input). An (H, W) input passes through."""
+  xp = np if isinstance(image, np.ndarray) else jnp
+  image = xp.asarray(image)
+  if not xp.issubdtype(image.dtype, xp.floating):
+    image = image.astype(xp.float32)
+  if image.ndim == 2:
+    return image
+  return image @ xp.asarray(LUMA, image.dtype)
+
+
+def patch_variance(patches) -> jax.Array:
+  """Grey-level (BT.601) variance of each patch, (n, H, W, 3) -> (n,)."""
+  return jnp.var(grey(jnp.asarray(patches, jnp.float32)), axis=(-2, -1))

@@ -2,7 +2,9 @@
 
 Every function takes patch scores q (..., N) and an optional boolean mask
 (..., N) of the patches that exist (images with fewer patches are padded),
-and returns (...,) image scores; all are jittable.
+and returns (...,) image scores; all are jittable. `pool_patches` pools a
+flat, ragged list of patch scores (each with its image index) with any of
+them.
 
   median_consensus   w_j = 1 / (|q_j - median(q)| + eps), Q = sum w q / sum w
                      (Eq. 21-22: patches that agree with the consensus count
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["POOLINGS", "get", "median_consensus", "mean",
-           "variance_weighted", "masked_median"]
+           "variance_weighted", "masked_median", "pool_patches"]
 
 
 def _mask(q, mask):
@@ -75,3 +78,30 @@ def get(name: str):
     raise ValueError(f"unknown pooling {name!r}; choose from "
                      f"{sorted(POOLINGS)}.")
   return POOLINGS[name]
+
+
+def pool_patches(q, image_index, n_images: int, *,
+                 pooling: str = "median_consensus",
+                 weights=None) -> np.ndarray:
+  """(n_images,) image scores from patch scores q (N,) and each patch's
+  image index (N,), padding the ragged groups into one masked array."""
+  q = np.asarray(q, np.float32)
+  idx = np.asarray(image_index)
+  counts = np.bincount(idx, minlength=n_images)
+  if np.any(counts == 0):
+    raise ValueError(f"{int(np.sum(counts == 0))} image(s) have no patch to "
+                     "pool.")
+  order = np.argsort(idx, kind="stable")
+  slot = np.arange(len(idx)) - np.repeat(np.cumsum(counts) - counts, counts)
+  width = int(counts.max())
+  grid = np.zeros((n_images, width), np.float32)
+  mask = np.zeros((n_images, width), bool)
+  grid[idx[order], slot] = q[order]
+  mask[idx[order], slot] = True
+  w = None
+  if weights is not None:
+    w = np.zeros((n_images, width), np.float32)
+    w[idx[order], slot] = np.asarray(weights, np.float32)[order]
+  fn = get(pooling)
+  return np.asarray(fn(jnp.asarray(grid), jnp.asarray(mask),
+                       **({} if w is None else {"weights": jnp.asarray(w)})))

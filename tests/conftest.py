@@ -17,6 +17,10 @@ os.environ["XLA_FLAGS"] = (
     _flags + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Tests that call the command line in-process must not fill the user's
+# compilation cache (tests/test_cli_score.py measures the cache in a
+# subprocess of its own).
+os.environ["IQA_JAX_COMPILATION_CACHE"] = "0"
 
 # The project's shared material (data, reference values); absent for users.
 SHARED = Path(os.environ.get(

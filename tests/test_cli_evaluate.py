@@ -168,8 +168,13 @@ def test_score_file_round_trip(tmp_path):
 def test_bundled_example_is_reproducible(tmp_path, capsys):
   generate.main(tmp_path)
   pred_path, mos_path = iqa_jax.cli.evaluate.example_paths()
-  assert (tmp_path / "example_pred.csv").read_text() == pred_path.read_text()
-  assert (tmp_path / "example_mos.csv").read_text() == mos_path.read_text()
+  # The generator's floats may differ in the last bit between BLAS/libm
+  # builds; the files must agree in names and, numerically, in values.
+  for made, shipped in ((tmp_path / "example_pred.csv", pred_path),
+                        (tmp_path / "example_mos.csv", mos_path)):
+    a, b = score_files.read_scores(made), score_files.read_scores(shipped)
+    assert list(a.names) == list(b.names)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12, atol=0)
   code, out, _ = _run(capsys, "--example")
   assert code == 0 and "80 images" in out
 

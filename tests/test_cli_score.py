@@ -10,6 +10,7 @@ from PIL import Image
 from iqa_jax import images
 from iqa_jax.cli import main
 from iqa_jax.cli import score as score_cli
+from iqa_jax.fr import preprocess
 from iqa_jax.data import demo2d
 from iqa_jax.fr import Scorer, smic
 from iqa_jax.score_files import read_scores
@@ -131,4 +132,4 @@ def test_errors_name_the_files(folders, tmp_path, capsys):
                                        ((500, 200), (320, 128)),
                                        ((1000, 180), (711, 128))])
 def test_official_size(size, want):
-  assert score_cli.official_size(*size) == want
+  assert preprocess.official_size(*size) == want

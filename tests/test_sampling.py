@@ -5,7 +5,11 @@ import pytest
 
 import jax
 
-from iqa_jax import sampling, sampling2d, scanpath, sphere
+import jax.numpy as jnp
+
+from iqa_jax import images, sampling, sphere
+from iqa_jax.sampling import planar
+from iqa_jax.sampling import scanpath
 
 
 def test_erp_grid_count_and_centres():
@@ -131,7 +135,7 @@ def test_inhibition_of_return_spreads_fixations():
 
 def test_scanpath_sampler_patches_are_viewports_at_fixations(tmp_path):
   erp = _smooth_noise(2)
-  out = sampling.scanpath(jax.random.key(0), erp, size=16, n_scanpaths=2,
+  out = sampling.fixation_viewports(jax.random.key(0), erp, size=16, n_scanpaths=2,
                           length=5)
   assert out.patches.shape == (10, 16, 16, 3)
   assert out.params["fov_deg"] == pytest.approx(360 * 16 / 256)
@@ -143,7 +147,7 @@ def test_scanpath_sampler_patches_are_viewports_at_fixations(tmp_path):
   f = tmp_path / "fix.csv"
   f.write_text("longitude,latitude,scanpath,time\n" + "".join(
       f"{lon},{lat},0,{t}\n" for t, (lon, lat) in enumerate(out.centres)))
-  again = sampling.scanpath(None, erp, fixations=f, size=16)
+  again = sampling.fixation_viewports(None, erp, fixations=f, size=16)
   np.testing.assert_allclose(again.patches, out.patches, atol=1e-5)
   assert again.params["source"] == str(f)
 
@@ -177,25 +181,25 @@ def test_read_fixations_formats_and_errors(tmp_path):
 
 def test_grid_2d():
   img = np.random.default_rng(0).random((100, 130, 3)).astype(np.float32)
-  out = sampling2d.grid(img, size=32)
+  out = planar.grid(img, size=32)
   assert out.patches.shape == (3 * 4, 32, 32, 3)
   np.testing.assert_array_equal(out.patches[5], img[32:64, 32:64])
   assert out.centres[5] == pytest.approx([47.5, 47.5])
-  assert out.params["coords"] == "pixel"
+  assert out.coords == "pixel"
 
 
 def test_variance_weighted_prefers_texture():
   rng = np.random.default_rng(0)
   img = np.full((128, 128, 3), 0.5, np.float32)
   img[:, 64:] = rng.random((128, 64, 3))     # right half textured
-  out = sampling2d.variance_weighted(jax.random.key(0), img, n=12, size=16)
+  out = planar.variance_weighted(jax.random.key(0), img, n=12, size=16)
   # Patches overlapping the textured half only (a flat patch has weight 0).
   assert np.all(out.centres[:, 1] > 64 - 16)
   assert len({tuple(c) for c in out.centres}) == 12   # without replacement
-  again = sampling2d.variance_weighted(jax.random.key(0), img, n=12, size=16)
+  again = planar.variance_weighted(jax.random.key(0), img, n=12, size=16)
   np.testing.assert_array_equal(again.centres, out.centres)
   with pytest.raises(ValueError, match="candidate positions"):
-    sampling2d.variance_weighted(jax.random.key(0), img, n=10_000, size=16)
+    planar.variance_weighted(jax.random.key(0), img, n=10_000, size=16)
 
 
 def test_saliency_weighted_and_random_positions():
@@ -206,13 +210,13 @@ def test_saliency_weighted_and_random_positions():
   near = lambda c: np.hypot(c[:, 0] - 47.5, c[:, 1] - 87.5) < 24
   # 11 % of the candidate positions lie near the object; draws with
   # probability proportional to saliency pick them far more often.
-  cand = sampling2d.grid(img, size=16, stride=8).centres
+  cand = planar.grid(img, size=16, stride=8).centres
   assert near(cand).mean() == pytest.approx(1 / 9)
-  got = [near(sampling2d.saliency_weighted(jax.random.key(s), img, n=20,
+  got = [near(planar.saliency_weighted(jax.random.key(s), img, n=20,
                                            size=16).centres).mean()
          for s in range(3)]
   assert np.mean(got) > 0.35
-  rnd = sampling2d.random_positions(jax.random.key(1), img, n=50, size=16)
+  rnd = planar.random_positions(jax.random.key(1), img, n=50, size=16)
   assert rnd.patches.shape == (50, 16, 16, 3)
   assert np.all((rnd.centres >= 7.5) & (rnd.centres <= 128 - 8.5))
 
@@ -220,15 +224,14 @@ def test_saliency_weighted_and_random_positions():
 def test_harris_matches_scikit_image_and_finds_corners():
   from skimage import data
   from skimage.feature import corner_harris
-  from iqa_jax import saliency
   img = (data.astronaut()[:150, :200] / 255.0).astype(np.float32)
-  ours = np.asarray(sampling2d.harris_response(img))
-  ref = corner_harris(np.asarray(saliency.grey(img), np.float64), k=0.05,
+  ours = np.asarray(planar.harris_response(img))
+  ref = corner_harris(np.asarray(images.grey(jnp.asarray(img, jnp.float32)), np.float64), k=0.05,
                       sigma=1)
   np.testing.assert_allclose(ours, ref, atol=1e-5 * np.abs(ref).max())
   square = np.zeros((96, 128, 3), np.float32)
   square[20:60, 30:90] = 1.0
-  out = sampling2d.harris(square, n=4, size=16)
+  out = planar.harris(square, n=4, size=16)
   got = sorted(map(tuple, np.round(out.centres + 0.5).astype(int)))
   # The corners of the square, within a pixel.
   want = [(20, 30), (20, 89), (59, 30), (59, 89)]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.spatial.distance as ssd
 
+from iqa_jax import parallel
 from iqa_jax import selection as S
 from iqa_jax.selection import distances, similarity, solver
 
@@ -190,17 +191,25 @@ def test_permutation_equivariance_jit_and_nojit():
   np.testing.assert_allclose(c.scores, d.scores, rtol=1e-4)
 
 
-def test_batch_equals_loop_and_devices():
+def test_batch_equals_loop_and_devices(monkeypatch):
   e = np.stack([_embeddings("random", seed=s) for s in range(5)])
   e = e.astype(np.float32)
+  placed = []
+  shard = parallel.shard
+
+  def spy(tree, mesh):
+    out = shard(tree, mesh)
+    placed.extend(len(x.sharding.device_set) for x in jax.tree.leaves(out))
+    return out
+  monkeypatch.setattr(parallel, "shard", spy)
   with enable_x64():
     e64 = e.astype(np.float64)
     many = S.residual_scores_batch(e64)
     loop = [S.residual_scores(x) for x in e64]
-    one = S.residual_scores_batch(e64, mesh=S.batch.data_mesh(
+    one = S.residual_scores_batch(e64, mesh=parallel.data_mesh(
         jax.devices()[:1]))
   assert jax.device_count() == 8
-  assert len(many.scores.sharding.device_set) == 8
+  assert placed[:2] == [8, 8]   # images and their indices on 8 devices
   for i in range(5):
     np.testing.assert_allclose(many.scores[i], loop[i].scores, rtol=1e-9)
     np.testing.assert_allclose(many.scores[i], one.scores[i], rtol=1e-9)
@@ -215,10 +224,8 @@ def test_gradients_fixed_iterations_match_finite_differences():
   weights = np.linspace(1.0, 2.0, 10)
 
   def f(x):
-    res = S.residual._scores(  # pylint: disable=protected-access
-        x, jax.random.key(0), 0.1, 0.1, 0.0, 1e-8, distance="euclidean",
-        kernel=None, h=3, max_iter=4, fixed_iterations=True, r_step="irls",
-        normalise=None, variant="paper")
+    res = S.residual_scores(x, h=3, max_iter=4, fixed_iterations=True,
+                            tol=0.0)
     return jnp.sum(res.scores * weights)
 
   with enable_x64():
@@ -237,15 +244,22 @@ def test_gradients_fixed_iterations_match_finite_differences():
 # select() and bad input.
 
 
+def _select(*, rate=None, k=None, **kwargs):
+  return S.rank("residual", **kwargs).take(rate=rate, k=k)
+
+
 def test_select_returns_lowest_scores():
   e = _embeddings("clustered").astype(np.float32)
-  sel = S.select(embeddings=e, rate=0.3)
-  scores = np.asarray(sel.scores)
-  assert len(sel.indices) == math.ceil(0.3 * 24)
-  assert np.all(np.diff(scores[sel.indices]) >= 0)
-  assert scores[sel.indices].max() <= np.delete(scores, sel.indices).min()
-  assert len(S.select(embeddings=e, k=5).indices) == 5
-  assert len(S.select(embeddings=e, rate=1.0).indices) == 24
+  r = S.rank("residual", embeddings=e)
+  keep = r.take(rate=0.3)
+  scores = np.asarray(r.criterion)
+  np.testing.assert_array_equal(scores, np.asarray(r.extra.scores))
+  assert len(keep) == math.ceil(0.3 * 24)
+  assert np.all(np.diff(scores[keep]) >= 0)
+  assert scores[keep].max() <= np.delete(scores, keep).min()
+  assert sorted(r.order.tolist()) == list(range(24))   # a full ranking
+  assert len(r.take(k=5)) == 5
+  assert len(r.take(rate=1.0)) == 24
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -259,11 +273,14 @@ def test_select_returns_lowest_scores():
     (dict(embeddings=np.ones((1, 3)), k=1, h=1), "n >= 2"),
     (dict(embeddings=np.ones((5, 0)), k=2), "d=0"),
     (dict(embeddings=np.ones(5), k=2), r"\(n, d\)"),
+    (dict(embeddings=np.ones((5, 3)), k=2, distnace="manhattan"),
+     "no option.*distnace"),
+    (dict(k=2), "needs embeddings="),
 ])
 def test_bad_input(kwargs, match):
   kwargs = {"h": 3, **kwargs}
   with pytest.raises(ValueError, match=match):
-    S.select(**kwargs)
+    _select(**kwargs)
 
 
 @pytest.mark.parametrize("distance", ["euclidean", "manhattan", "mahalanobis"])
@@ -276,10 +293,12 @@ def test_degenerate_embeddings_finite_and_deterministic(distance):
       "all zero": np.zeros((8, 16)),
   }
   for name, e in cases.items():
-    a = S.select(embeddings=e.astype(np.float32), k=4, distance=distance, h=3)
-    b = S.select(embeddings=e.astype(np.float32), k=4, distance=distance, h=3)
-    assert np.all(np.isfinite(np.asarray(a.scores))), name
-    np.testing.assert_array_equal(a.indices, b.indices)
+    a = S.rank("residual", embeddings=e.astype(np.float32), distance=distance,
+               h=3)
+    b = S.rank("residual", embeddings=e.astype(np.float32), distance=distance,
+               h=3)
+    assert np.all(np.isfinite(np.asarray(a.criterion))), name
+    np.testing.assert_array_equal(a.take(k=4), b.take(k=4))
 
 
 def test_authors_code_variant_matches_numpy_transcription():
@@ -326,25 +345,44 @@ def test_authors_code_variant_matches_numpy_transcription():
 def test_selectors_share_one_convention():
   e = RNG.normal(size=(30, 12)).astype(np.float32)
   p = RNG.random((30, 8, 8, 3)).astype(np.float32)
-  for name, fn in S.SELECTORS.items():
+  for name in S.SELECTORS:
     opts = {"threshold": 4.0} if name == "greedy" else (
         {"threshold": 0.0} if name == "variance_threshold" else {})
-    sel = fn(jax.random.key(0), embeddings=e, patches=p, rate=0.2, **opts)
-    assert len(sel.indices) == 6, name
-    assert len(set(sel.indices.tolist())) == 6, name
+    r = S.rank(name, jax.random.key(0), embeddings=e, patches=p, **opts)
+    assert sorted(r.order.tolist()) == list(range(30)), name  # all patches
+    keep = r.take(rate=0.2)
+    assert len(keep) == 6 and len(set(keep.tolist())) == 6, name
+    with pytest.raises(ValueError, match="no option"):
+      S.rank(name, jax.random.key(0), embeddings=e, patches=p, rate=0.2,
+             **opts)
   with pytest.raises(ValueError, match="unknown selector"):
     S.get("best")
+  assert S.required_options("greedy") == ["threshold"]
+  assert S.required_options("residual") == []
+
+
+def test_rank_images_equals_rank_per_image():
+  es = [RNG.normal(size=(n, 6)).astype(np.float32) for n in (12, 12, 9)]
+  vs = [RNG.random(len(x)) for x in es]
+  key = jax.random.key(4)
+  for name in ("residual", "random", "variance", "farthest"):
+    opts = {"h": 3} if name == "residual" else {}
+    many = S.rank_images(name, key, embeddings=es, variances=vs, **opts)
+    for i, (x, v) in enumerate(zip(es, vs)):
+      one = S.rank(name, jax.random.fold_in(key, i), embeddings=x,
+                   variances=v, **opts)
+      np.testing.assert_array_equal(many[i].order, one.order, err_msg=name)
 
 
 def test_random_selector():
   e = np.zeros((20, 3))
-  a = S.get("random")(jax.random.key(1), embeddings=e, k=5).indices
-  b = S.get("random")(jax.random.key(1), embeddings=e, k=5).indices
-  c = S.get("random")(jax.random.key(2), embeddings=e, k=5).indices
+  a = S.rank("random", jax.random.key(1), embeddings=e).take(k=5)
+  b = S.selectors.random(jax.random.key(1), n=20).take(k=5)
+  c = S.rank("random", jax.random.key(2), embeddings=e).take(k=5)
   np.testing.assert_array_equal(a, b)
   assert not np.array_equal(a, c)
   with pytest.raises(ValueError, match="needs key="):
-    S.get("random")(embeddings=e, k=5)
+    S.rank("random", embeddings=e)
 
 
 def test_variance_selectors():
@@ -352,25 +390,27 @@ def test_variance_selectors():
   p[3] = 0.5  # constant colour: variance 0
   grey = p @ np.array([0.299, 0.587, 0.114], np.float32)
   var = grey.reshape(10, -1).var(axis=1)
-  sel = S.get("variance")(patches=p, k=4)
-  np.testing.assert_array_equal(sel.indices, np.argsort(-var)[:4])
-  np.testing.assert_allclose(sel.scores, var, rtol=1e-5)
+  r = S.rank("variance", patches=p)
+  np.testing.assert_array_equal(r.take(k=4), np.argsort(-var)[:4])
+  np.testing.assert_allclose(r.criterion, var, rtol=1e-5)
   thr = float(np.median(var))
-  sel = S.get("variance_threshold")(patches=p, threshold=thr)
-  assert set(sel.indices.tolist()) == set(np.flatnonzero(var >= thr).tolist())
-  assert 3 not in sel.indices
-  with pytest.raises(ValueError, match="needs patches="):
-    S.get("variance")(embeddings=np.ones((10, 2)), k=2)
+  r = S.rank("variance_threshold", patches=p, threshold=thr)
+  kept = r.take()
+  assert set(kept.tolist()) == set(np.flatnonzero(var >= thr).tolist())
+  assert 3 not in kept
+  assert len(r.take(rate=1.0)) == len(kept)   # a rate never adds rejects
+  with pytest.raises(ValueError, match="needs variances="):
+    S.rank("variance", embeddings=np.ones((10, 2)))
   with pytest.raises(ValueError, match="needs threshold="):
-    S.get("variance_threshold")(patches=p)
+    S.rank("variance_threshold", patches=p)
 
 
 @pytest.mark.parametrize("metric,threshold", [("euclidean", 3.5),
                                               ("cosine", 0.3)])
 def test_greedy_redundancy_filter(metric, threshold):
   e = RNG.normal(size=(40, 6)).astype(np.float32)
-  sel = S.get("greedy")(embeddings=e, threshold=threshold, metric=metric)
-  kept = sel.indices
+  r = S.rank("greedy", embeddings=e, threshold=threshold, metric=metric)
+  kept = r.take()
   if metric == "euclidean":
     m = ssd.cdist(e, e)
     close = m <= threshold
@@ -382,27 +422,32 @@ def test_greedy_redundancy_filter(metric, threshold):
     assert not np.any(close[i, np.setdiff1d(kept, [i])])
   dropped = np.setdiff1d(np.arange(40), kept)
   assert all(close[j, kept].any() for j in dropped)  # each has a keeper
+  np.testing.assert_array_equal(np.sort(r.order[len(kept):]), dropped)
   dup = np.repeat(e[:5], 3, axis=0)
-  assert len(S.get("greedy")(embeddings=dup, threshold=1e-3).indices) == 5
+  assert len(S.rank("greedy", embeddings=dup, threshold=1e-3).take()) == 5
 
 
-def test_farthest_point_exactly_k():
+def test_farthest_point_order():
   e = np.concatenate([np.zeros((10, 2)), np.ones((1, 2)) * 10,
                       np.full((10, 2), -10.0)]).astype(np.float32)
-  sel = S.get("farthest")(embeddings=e, k=3)
+  r = S.rank("farthest", embeddings=e)
   # Start at patch 0, then the farthest point (10, ties: lowest index), then
   # the farthest from both (11, first of the -10 cluster).
-  assert sel.indices.tolist() == [0, 10, 11]
-  same = S.get("farthest")(embeddings=np.ones((6, 3)), k=6)
-  assert sorted(same.indices.tolist()) == list(range(6))
+  assert r.take(k=3).tolist() == [0, 10, 11]
+  same = S.rank("farthest", embeddings=np.ones((6, 3)))
+  assert sorted(same.order.tolist()) == list(range(6))
+  # With variances, the highest-variance patch comes first.
+  v = np.zeros(21)
+  v[15] = 1.0
+  assert S.rank("farthest", embeddings=e, variances=v).order[0] == 15
 
 
 def test_farthest_orders_is_farthest_per_image_vmapped():
   from iqa_jax.selection import selectors
   e = np.random.default_rng(0).normal(size=(3, 12, 5)).astype(np.float32)
-  got = np.asarray(selectors.farthest_orders(e))
+  got = np.asarray(selectors.farthest_orders(e, np.zeros(3, np.int32)))
   assert got.shape == (3, 12)
   for i in range(3):
-    want = S.get("farthest")(embeddings=e[i], k=12).indices
+    want = S.rank("farthest", embeddings=e[i]).order
     assert got[i].tolist() == np.asarray(want).tolist()
     assert sorted(got[i].tolist()) == list(range(12))

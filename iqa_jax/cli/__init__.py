@@ -1,6 +1,7 @@
 """The `iqa-jax` command line: one module per subcommand.
 
   iqa-jax --version
+  iqa-jax [--no-compilation-cache] COMMAND ...
   iqa-jax demo [--workdir DIR]
   iqa-jax distill360 --config paper|runlocal|livec|FILE.py --workdir DIR
   iqa-jax score --metric psnr|ssim|psnr_smic|ssim_smic --ref R --dist D --out S.csv
@@ -28,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
       description="Image quality assessment in JAX (see README.md).")
   parser.add_argument("--version", action="version",
                       version=f"iqa-jax {__version__}")
+  parser.add_argument(
+      "--no-compilation-cache", action="store_true",
+      help="do not keep compiled programs on disk (default: JAX's persistent "
+      "compilation cache in $IQA_JAX_HOME/jax_cache, or "
+      "$IQA_JAX_COMPILATION_CACHE; set that to 0 to turn it off)")
   sub = parser.add_subparsers(dest="command", metavar="COMMAND")
   for module in _SUBCOMMANDS:
     module.add_parser(sub)
@@ -38,8 +44,13 @@ def main(argv: list[str] | None = None) -> int:
   parser = build_parser()
   args = parser.parse_args(argv)
   if args.command is None:
-    parser.print_help(sys.stderr)
+    parser.print_usage(sys.stderr)
+    print("iqa-jax: error: a command is required (iqa-jax --help lists "
+          "them)", file=sys.stderr)
     return 2
+  if not args.no_compilation_cache:
+    from iqa_jax import paths  # pylint: disable=g-import-not-at-top
+    paths.enable_compilation_cache()
   return args.run(args, parser)
 
 

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
-from tensorflow_datasets.core.utils import gcs_utils
 
 from iqa_jax import images as images_lib
 from iqa_jax._version import __version__
@@ -43,10 +42,6 @@ from iqa_jax.data import registry
 
 __all__ = ["builder_class", "make_builder", "prepare", "is_prepared",
            "default_data_dir", "SPLITS", "quiet_absl"]
-
-# No machine here (and many users' machines) reaches Google Cloud Storage;
-# never let TFDS look for prebuilt copies there.
-gcs_utils._is_gcs_disabled = True  # pylint: disable=protected-access
 
 SPLITS = ("images", "references")
 
@@ -129,10 +124,12 @@ class _IqaBuilder(tfds.core.GeneratorBasedBuilder):
     for e in entries:
       data = e.path.read_bytes()
       try:
-        images_lib.verify(data, name=str(e.path))
+        images_lib.verify(data, name=str(e.path),
+                          fix="re-extract it from the official archive")
       except images_lib.ImageDecodeError as err:
         if not checker.allow_missing:
-          raise L.LayoutError(f"{err} Or pass --allow-missing to build the "
+          raise L.LayoutError(f"{err} Or pass --allow-missing "
+                              "(allow_missing=True in Python) to build the "
                               "rest. Nothing was written.") from err
         checker.problem(str(err).split(". The file")[0], "")
         self.info.metadata["missing"] = list(checker.missing)
@@ -205,7 +202,8 @@ def prepare(name: str, *, manual_dir: str | Path,
   manual_dir = Path(manual_dir)
   if not manual_dir.is_dir():
     raise L.LayoutError(f"{manual_dir}: no such folder. Point --manual-dir "
-                        f"at the extracted {name} archive.")
+                        f"(manual_dir= in Python) at the extracted {name} "
+                        "archive.")
   with quiet_absl():
     builder = make_builder(name, data_dir=data_dir,
                            allow_missing=allow_missing)
@@ -222,5 +220,8 @@ def prepare(name: str, *, manual_dir: str | Path,
     builder = make_builder(name, data_dir=data_dir,
                            allow_missing=allow_missing)
   builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+      # Never look for prebuilt copies on Google Cloud Storage: many users'
+      # machines (and ours) cannot reach it.
+      download_config=tfds.download.DownloadConfig(
+          manual_dir=str(manual_dir), try_download_gcs=False))
   return out

@@ -88,9 +88,8 @@ def ssim_y(ref: np.ndarray, dist: np.ndarray) -> float:
   """SSIM of the BT.601 luminance of two uint8 RGB images (data range 1)."""
   from skimage.metrics import structural_similarity  # pylint: disable=g-import-not-at-top
 
-  w = np.array([0.299, 0.587, 0.114])
-  y_ref = ref.astype(np.float64) @ w / 255.0
-  y_dist = dist.astype(np.float64) @ w / 255.0
+  y_ref = images_lib.grey(ref.astype(np.float64)) / 255.0
+  y_dist = images_lib.grey(dist.astype(np.float64)) / 255.0
   return float(structural_similarity(
       y_ref, y_dist, data_range=1.0, gaussian_weights=True, sigma=1.5,
       use_sample_covariance=False))

@@ -74,9 +74,9 @@ def ws_ssim(ref: np.ndarray, dist: np.ndarray) -> float:
   """SSIM map of the BT.601 luminance, weighted by pixel solid angle."""
   from skimage.metrics import structural_similarity  # pylint: disable=g-import-not-at-top
 
-  w = np.array([0.299, 0.587, 0.114])
   _, smap = structural_similarity(
-      ref.astype(np.float64) @ w / 255.0, dist.astype(np.float64) @ w / 255.0,
+      images_lib.grey(ref.astype(np.float64)) / 255.0,
+      images_lib.grey(dist.astype(np.float64)) / 255.0,
       data_range=1.0, gaussian_weights=True, sigma=1.5,
       use_sample_covariance=False, full=True)
   return float(np.sum(smap * _WEIGHTS) / np.sum(_WEIGHTS))

@@ -91,7 +91,7 @@ class Checker:
     raise LayoutError(
         f"{self.root}: {len(self.missing)} problem(s):\n  {shown}{more}\n"
         f"{' '.join(f.rstrip('.') + '.' for f in self._fixes)} Or pass "
-        "--allow-missing to build what is present and list the rest in the "
+        "--allow-missing (allow_missing=True in Python) to build what is present and list the rest in the "
         "dataset's metadata. Nothing was written.")
 
   def require_file(self, path: Path, what: str, layout: str) -> Path:

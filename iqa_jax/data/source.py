@@ -129,7 +129,8 @@ def load(name: str, *, data_dir: str | Path | None = None,
     if manual_dir is None:
       raise FileNotFoundError(
           f"{spec.name} is not prepared in {data_dir}. Prepare it once from "
-          f"the official archive: iqa-jax datasets prepare {spec.name} "
+          f"the official archive: data.load({spec.name!r}, manual_dir=DIR) "
+          f"in Python, or iqa-jax datasets prepare {spec.name} "
           f"--manual-dir DIR --data-dir {data_dir}")
     builder_lib.prepare(spec.name, manual_dir=manual_dir, data_dir=data_dir,
                         allow_missing=allow_missing)

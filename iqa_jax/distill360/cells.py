@@ -1,15 +1,11 @@
 """Stages 2-3 of distill360: patch rankings per selector, and training cells.
 
-A selector turns each image's embeddings into a ranking of its patches
-(best first); selection at rate r keeps the first ceil(r n) of each image,
-for training and test images alike (as the paper does).
-
-  residual   ascending irrelevance score of the W/R solver (Alg. 1), all
-             images in one sharded, vmapped call per patch count
-             (`selection.batch.score_images`)
-  random     a seeded permutation per image
-  variance   descending grey-level variance (source text 000)
-  farthest   farthest-point order in embedding space
+A selector of the registry (`selection.rank_images`) turns each image's
+embeddings and patch variances into a ranking of its patches (best first);
+selection at rate r keeps the first ceil(r n) of each image, for training
+and test images alike (as the paper does). The residual selector solves all
+images in sharded, vmapped calls per patch count; random draws image i's
+order with `fold_in(key(seed), i)`.
 
 A cell is one (sampler, selector, distance, h, rate, fold, seed): train the
 regressor on the selected patches of the training images, pool the test
@@ -23,45 +19,31 @@ import time
 import jax
 import numpy as np
 
-from iqa_jax import stats, train
-from iqa_jax.selection import batch as selection_batch
-from iqa_jax.selection import selectors
-from iqa_jax.selection.residual import resolve_k
+from iqa_jax import pooling, regression, stats
+from iqa_jax import selection
+from iqa_jax.selection.base import resolve_k
 
 __all__ = ["rankings", "run_cell", "cell_id"]
 
 
 def rankings(ps, selector: str, *, distance: str, h: int, cfg, seed: int):
-  """(list of (n_i,) rankings, mean normalised objective per iteration or
+  """(list of (n_i,) orders, mean normalised objective per iteration or
   None)."""
+  options = {}
   if selector == "residual":
-    res = selection_batch.score_images(
-        ps.embeddings, distance=distance, h=h, alpha=cfg.alpha,
-        beta=cfg.beta, progress=cfg.progress)
-    orders = [np.argsort(np.asarray(r.scores), kind="stable") for r in res]
-    obj = np.stack([np.asarray(r.objective, np.float64) for r in res])
-    obj = obj / obj[:, :1]
-    with np.errstate(all="ignore"):
-      curve = np.nanmean(obj, axis=0)
-    return orders, curve
-  if selector == "random":
-    return [np.random.default_rng((seed, i)).permutation(len(e))
-            for i, e in enumerate(ps.embeddings)], None
-  if selector == "variance":
-    return [np.argsort(-np.asarray(v), kind="stable")
-            for v in ps.variance], None
-  if selector == "farthest":  # one vmapped call per patch count
-    orders = [None] * len(ps.embeddings)
-    groups = {}
-    for i, e in enumerate(ps.embeddings):
-      groups.setdefault(np.shape(e), []).append(i)
-    for idx in groups.values():
-      out = np.asarray(selectors.farthest_orders(
-          np.stack([ps.embeddings[i] for i in idx])))
-      for i, o in zip(idx, out):
-        orders[i] = o
+    options = dict(distance=distance, h=h, alpha=cfg.alpha, beta=cfg.beta)
+  ranks = selection.rank_images(
+      selector, jax.random.key(seed), embeddings=ps.embeddings,
+      variances=ps.variance, progress=cfg.progress and selector == "residual",
+      **options)
+  orders = [r.order for r in ranks]
+  if selector != "residual":
     return orders, None
-  raise ValueError(f"unknown selector {selector!r}.")
+  obj = np.stack([np.asarray(r.extra.objective, np.float64) for r in ranks])
+  obj = obj / obj[:, :1]
+  with np.errstate(all="ignore"):
+    curve = np.nanmean(obj, axis=0)
+  return orders, curve
 
 
 def cell_id(sampler, selector, distance, h, rate, fold, seed) -> str:
@@ -89,19 +71,19 @@ def run_cell(ps, orders, rate: float, split, cfg, *, seed: int,
     xv, _, iv, _ = _gather(ps, orders, rate, split.val)
     val = (xv, iv, ps.scores[split.val])
   xt, _, it, sel_t = _gather(ps, orders, rate, split.test)
-  tcfg = train.TrainConfig(learning_rate=cfg.learning_rate,
+  tcfg = regression.TrainConfig(learning_rate=cfg.learning_rate,
                            batch_size=cfg.train_batch,
                            max_epochs=cfg.max_epochs, patience=cfg.patience,
                            seed=seed, pooling=cfg.pooling)
   t0 = time.perf_counter()
-  res = train.fit(x, y, val=val, config=tcfg, checkpoint_dir=checkpoint_dir)
+  res = regression.fit(x, y, val=val, config=tcfg, checkpoint_dir=checkpoint_dir)
   t_train = time.perf_counter() - t0
-  q = train.predict(res, xt)
+  q = regression.predict(res, xt)
   weights = None
   if cfg.pooling == "variance_weighted":
     weights = np.concatenate([ps.variance[i][s]
                               for i, s in zip(split.test, sel_t)])
-  pred = train.pool_patches(q, it, len(split.test), pooling=cfg.pooling,
+  pred = pooling.pool_patches(q, it, len(split.test), pooling=cfg.pooling,
                             weights=weights)
   ev = stats.evaluate(pred, ps.scores[split.test], fit="4pl")
   plcc = ev.plcc_fitted if ev.fitted else ev.plcc

@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import ml_collections
 
-__all__ = ["get_config", "PRESETS", "SAMPLERS_360", "SAMPLERS_2D",
-           "SELECTORS"]
+__all__ = ["get_config", "PRESETS"]
 
 PRESETS = ("paper", "runlocal", "livec")
-SAMPLERS_360 = ("erp", "lat", "sp")
-SAMPLERS_2D = ("grid",)
-SELECTORS = ("residual", "random", "variance", "farthest")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -31,7 +27,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.manual_dir = ""           # the official archive, to prepare it once
   c.allow_missing = False     # prepare from an incomplete archive (reported)
   c.image_height = 0          # resize images to this height first (0: keep)
-  # Sampling (Sec. III-B): 360-degree sets take erp / lat / sp, 2-D sets grid.
+  # Sampling (Sec. III-B): samplers of `sampling.SAMPLERS` of the dataset's
+  # kind that need only a patch size (and a key): 360-degree sets take
+  # erp / lat / sp, 2-D sets grid.
   c.samplers = ("erp", "lat", "sp")
   c.patch_size = 128
   c.sp_scanpaths = 4          # SP: generated scanpaths per image ...
@@ -43,7 +41,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.embed_batch = 32
   c.cache_dir = ""            # embedding cache ("": $IQA_JAX_HOME/embeddings)
   # Selection (Sec. III-C..G).
-  c.selectors = ("residual",)  # residual, random, variance, farthest
+  # Any selector of `selection.SELECTORS` that needs no option of its own
+  # (residual, random, variance, farthest; not the threshold ones).
+  c.selectors = ("residual",)
   c.distances = ("euclidean", "manhattan", "mahalanobis")
   c.h = 10
   c.alpha = 0.1

@@ -1,8 +1,8 @@
 """Stage 1 of distill360: sample every image's patches and embed them once.
 
 `patch_set` walks the dataset, samples each image with the configured
-sampler (`sampling.erp_grid`, `sampling.latitude`, `sampling.scanpath` on
-panoramas; `sampling2d.grid` on ordinary images), embeds the patches with
+sampler (`sampling.sample`: erp, lat, sp on panoramas; grid on ordinary
+images), embeds the patches with
 the encoder (many images' patches per batch) and stores, per image, the
 embeddings, the patch centres and grey-level variances in the embedding
 cache, keyed by dataset, sampler settings and encoder weights. A second run,
@@ -11,15 +11,15 @@ or a killed one started again, reads what is cached and embeds the rest.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import numpy as np
 
-from iqa_jax import embed, embed_cache, images, paths, sampling, sampling2d
+from iqa_jax import embed, embed_cache, images, paths, sampling
 from iqa_jax.data import registry
-from iqa_jax.selection.selectors import patch_variance
 
 __all__ = ["PatchSet", "build_encoder", "patch_set", "sample"]
 
@@ -71,25 +71,20 @@ def _resize(image, height):
 
 def sample(sampler: str, image: np.ndarray, *, cfg, key,
            name: str) -> sampling.Patches:
-  """The configured sampler on one image."""
-  size = cfg.patch_size
-  if sampler == "erp":
-    return sampling.erp_grid(image, size=size)
-  if sampler == "lat":
-    return sampling.latitude(image, size=size)
+  """The configured sampler on one image (`sampling.sample` with the
+  config's options)."""
+  options = {"size": cfg.patch_size}
   if sampler == "sp":
-    fix = None
+    options.update(n_scanpaths=cfg.sp_scanpaths, length=cfg.sp_length)
     if cfg.sp_fixations_dir:
       fix = Path(cfg.sp_fixations_dir) / (Path(name).stem + ".csv")
       if not fix.is_file():
         raise FileNotFoundError(f"sp_fixations_dir: no {fix.name} for image "
                                 f"{name} in {cfg.sp_fixations_dir}.")
-    return sampling.scanpath(key, image, fixations=fix, size=size,
-                             n_scanpaths=cfg.sp_scanpaths,
-                             length=cfg.sp_length)
-  if sampler == "grid":
-    return sampling2d.grid(image, size=size)
-  raise ValueError(f"unknown sampler {sampler!r}.")
+      options["fixations"] = fix
+  if "key" in inspect.signature(sampling.get(sampler).fn).parameters:
+    options["key"] = key
+  return sampling.sample(sampler, image, **options)
 
 
 def _sampler_key(cfg, sampler):
@@ -127,7 +122,7 @@ def patch_set(cfg, src, sampler: str, encoder, encoder_id: dict, *,
       n = len(p.centres)
       cache.save(src.names[i], embeddings=emb[start:start + n],
                  centres=p.centres,
-                 variance=np.asarray(patch_variance(p.patches)))
+                 variance=np.asarray(images.patch_variance(p.patches)))
       start += n
     if bar is not None:
       bar.update(len(pending))

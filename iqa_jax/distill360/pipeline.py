@@ -16,9 +16,9 @@ import shutil
 import time
 import numpy as np
 
-from iqa_jax import data, pooling, results
+from iqa_jax import data, pooling, results, sampling, selection
 from iqa_jax.data import registry, splits
-from iqa_jax.distill360 import cells, config as config_lib, patches, report
+from iqa_jax.distill360 import cells, patches, report
 from iqa_jax.selection import distances
 
 __all__ = ["run", "validate"]
@@ -27,16 +27,21 @@ __all__ = ["run", "validate"]
 def validate(cfg) -> None:
   """Refuses a configuration that cannot run, before any compute."""
   spec = registry.get(cfg.dataset)
-  allowed = (config_lib.SAMPLERS_360 if spec.kind == "360"
-             else config_lib.SAMPLERS_2D)
+  kind = "360" if spec.kind == "360" else "2d"
+  allowed = [n for n, s in sampling.SAMPLERS.items() if s.kind == kind
+             and not set(sampling.required_options(n)) - {"size"}]
   bad = [s for s in cfg.samplers if s not in allowed]
   if bad or not cfg.samplers:
     raise ValueError(f"samplers {list(cfg.samplers)}: {cfg.dataset} is a "
                      f"{'360-degree' if spec.kind == '360' else '2-D'} set; "
                      f"use some of {allowed}.")
+  usable = [n for n in selection.SELECTORS
+             if not selection.required_options(n)]
   for s in cfg.selectors:
-    if s not in config_lib.SELECTORS:
-      raise ValueError(f"unknown selector {s!r}; use {config_lib.SELECTORS}.")
+    if s not in usable:
+      raise ValueError(f"selector {s!r} cannot run in distill360; use some "
+                       f"of {usable} (the threshold selectors need options "
+                       "the experiment does not set).")
   if "residual" in cfg.selectors or cfg.h_sweep:
     for d in cfg.distances:
       if d not in distances.DISTANCES:

@@ -1,18 +1,24 @@
-"""Full-reference measures with their maps, and SMIC re-weighting (source
-text 003).
+"""Full-reference metrics: a registry, pure functions with their maps, and
+SMIC re-weighting (source text 003).
 
-  psnr, mse_map                 iqa_jax.fr.psnr
-  ssim, ssim_map                iqa_jax.fr.ssim
-  smic.attention, psnr_smic,    iqa_jax.fr.smic
-  ssim_smic
-  Scorer                        iqa_jax.fr.scoring (batched, all devices)
+  scorer = fr.get("psnr_smic")          # weights, options, preprocessing
+  scores = scorer(ref, dist)            # (N, H, W, 3) x 2 -> (N,)
+  fr.psnr_smic(ref, dist)               # the pure function (no resizing)
+
+  registry     MetricSpec, METRICS (psnr, ssim, psnr_smic, ssim_smic)
+  scoring      Scorer / get: a metric over many pairs, on all devices
+  preprocess   SMIC's official resize, image loading
+  psnr, ssim   PSNR, local MSE map; SSIM and its map
+  smic         attention, smic_version (map x attention -> pooling)
 """
 
-from iqa_jax.fr import smic
+from iqa_jax.fr import preprocess, registry, smic
 from iqa_jax.fr.psnr import mse_map, psnr
-from iqa_jax.fr.scoring import METRICS, Scorer
-from iqa_jax.fr.smic import psnr_smic, ssim_smic
+from iqa_jax.fr.registry import METRICS, MetricSpec, register
+from iqa_jax.fr.scoring import Scorer, get
+from iqa_jax.fr.smic import psnr_smic, smic_version, ssim_smic
 from iqa_jax.fr.ssim import ssim, ssim_map
 
-__all__ = ["psnr", "mse_map", "ssim", "ssim_map", "smic", "psnr_smic",
-           "ssim_smic", "Scorer", "METRICS"]
+__all__ = ["get", "Scorer", "METRICS", "MetricSpec", "register",
+           "preprocess", "registry", "smic", "psnr", "mse_map", "ssim",
+           "ssim_map", "psnr_smic", "ssim_smic", "smic_version"]

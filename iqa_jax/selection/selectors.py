@@ -1,107 +1,74 @@
-"""Patch selectors with one calling convention, looked up by name.
+"""Patch selectors by name: each ranks all patches of an image, best first.
 
-Every selector is called as
+  r = rank("variance", patches=P)                     # a `Ranking`
+  keep = r.take(rate=0.3)
+  rs = rank_images("residual", embeddings=[E1, E2])   # many images at once
 
-  fn(key=None, *, embeddings=None, patches=None, rate=None, k=None, **opts)
+Each selector is a plain function with a strict signature: its inputs are
+named (`embeddings` (n, d), `patches` (n, H, W, 3) in [0, 1], `variances`
+(n,) grey-level patch variances, `n`), required where it needs them, `key`
+first where it is random, options keyword-only. `rank` and `rank_images`
+pass each selector the inputs it names (variances are computed from
+`patches` when not given) and refuse an unknown option.
 
-with `embeddings` (n, d), `patches` (n, H, W, 3) in [0, 1], one of `rate` /
-`k`, and `key` (first, a `jax.random.key`) for the random ones; each uses what
-it needs and says which argument is missing. It returns a
-`residual.Selection` (indices best first, the per-patch criterion).
-
-  residual            the W/R solver of source text 001 (`residual.select`)
-  random              uniform without replacement (source text 000)
-  variance            the k patches of highest grey-level variance (000)
-  variance_threshold  every patch whose grey-level variance is >= threshold,
-                      highest first (000); k/rate, if given, cap the count
+  residual            ascending irrelevance score of the W/R solver (001,
+                      `residual.rank`)
+  random              a uniform permutation (000)
+  variance            descending grey-level variance (000)
+  variance_threshold  descending variance; the patches >= threshold pass (000)
   greedy              the redundancy filter of 000's two-fold protocol: in
-                      priority order, keep a patch and drop every remaining
-                      patch within `threshold` of it (Euclidean distance, or
+                      priority order keep a patch and drop every remaining
+                      one within `threshold` of it (Euclidean distance, or
                       cosine similarity >= threshold with metric="cosine");
-                      k/rate, if given, cap the count
-  farthest            farthest-point sampling in embedding space: exactly k
+                      the kept ones pass, the dropped follow in priority order
+  farthest            farthest-point order in embedding space
 
-Priority for greedy/farthest: decreasing grey-level variance when `patches`
-are given, else the input order.
+Priority for greedy and farthest: decreasing variance when `variances` are
+given, else the input order.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax.selection import distances, residual
-from iqa_jax.selection.residual import Selection, check_embeddings, resolve_k
+from iqa_jax import images, parallel
+from iqa_jax.selection import batch, distances, residual
+from iqa_jax.selection.base import Ranking, check_embeddings, check_patches
 
-__all__ = ["SELECTORS", "get", "random", "variance", "variance_threshold",
-           "greedy", "farthest", "farthest_orders", "patch_variance"]
+__all__ = ["SELECTORS", "get", "required_options", "rank", "rank_images", "random", "variance",
+           "variance_threshold", "greedy", "farthest", "farthest_orders"]
 
-_LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
-
-
-def patch_variance(patches: jax.Array) -> jax.Array:
-  """Grey-level (BT.601 luma) variance of each patch, (n, H, W, 3) -> (n,)."""
-  grey = jnp.tensordot(jnp.asarray(patches, jnp.float32), jnp.asarray(_LUMA),
-                       axes=[[-1], [0]])
-  return jnp.var(grey, axis=(-2, -1))
+_INPUTS = ("embeddings", "patches", "variances", "n")
 
 
-def _need(value, name: str, selector: str):
-  if value is None:
-    raise ValueError(f"selector {selector!r} needs {name}=.")
-  return value
+def random(key: jax.Array, *, n: int) -> Ranking:
+  """A uniform permutation of n patches (seeded by `key`)."""
+  order = np.asarray(jax.random.permutation(key, int(n)))
+  return Ranking(order, np.full(n, np.nan), int(n))
 
 
-def _n_of(embeddings, patches) -> int:
-  for x in (embeddings, patches):
-    if x is not None:
-      return int(np.shape(x)[0])
-  raise ValueError("give embeddings= or patches= (the selector needs n).")
+def _variance_order(variances):
+  v = np.asarray(variances, np.float64)
+  if v.ndim != 1:
+    raise ValueError(f"variances must be (n,), got shape {v.shape}.")
+  return np.argsort(-v, kind="stable"), v
 
 
-def random(key=None, *, embeddings=None, patches=None, rate=None, k=None,
-           **unused) -> Selection:
-  """k patches drawn uniformly without replacement (seeded by `key`)."""
-  del unused
-  key = _need(key, "key", "random")
-  n = _n_of(embeddings, patches)
-  kk = resolve_k(n, rate=rate, k=k)
-  perm = np.asarray(jax.random.permutation(key, n))
-  return Selection(perm[:kk], jnp.full((n,), jnp.nan))
+def variance(variances) -> Ranking:
+  """Descending grey-level variance (ties: lower index)."""
+  order, v = _variance_order(variances)
+  return Ranking(order, v, len(order))
 
 
-def _variance_scores(patches, selector):
-  patches = _need(patches, "patches", selector)
-  if np.ndim(patches) != 4 or np.shape(patches)[-1] != 3:
-    raise ValueError(f"patches must be (n, H, W, 3), got {np.shape(patches)}.")
-  return patch_variance(patches)
-
-
-def variance(key=None, *, embeddings=None, patches=None, rate=None, k=None,
-             **unused) -> Selection:
-  """The k patches of highest grey-level variance (ties: lower index)."""
-  del key, embeddings, unused
-  v = _variance_scores(patches, "variance")
-  kk = resolve_k(v.shape[0], rate=rate, k=k)
-  order = np.argsort(-np.asarray(v), kind="stable")
-  return Selection(order[:kk], v)
-
-
-def variance_threshold(key=None, *, embeddings=None, patches=None, rate=None,
-                       k=None, threshold: float | None = None,
-                       **unused) -> Selection:
-  """Patches with variance >= threshold, highest first (capped by k/rate)."""
-  del key, embeddings, unused
-  threshold = _need(threshold, "threshold", "variance_threshold")
-  v = np.asarray(_variance_scores(patches, "variance_threshold"))
-  order = np.argsort(-v, kind="stable")
-  keep = order[v[order] >= threshold]
-  if rate is not None or k is not None:
-    keep = keep[:resolve_k(v.size, rate=rate, k=k)]
-  return Selection(keep, jnp.asarray(v))
+def variance_threshold(variances, *, threshold: float) -> Ranking:
+  """Descending variance; the patches with variance >= threshold pass."""
+  order, v = _variance_order(variances)
+  return Ranking(order, v, int(np.sum(v >= threshold)))
 
 
 def _pairwise(e, metric):
@@ -131,63 +98,55 @@ def _greedy_mask(e, order, threshold, *, metric):
   return kept  # in priority order
 
 
-def _priority(n, patches):
-  if patches is None:
-    return np.arange(n), jnp.full((n,), jnp.nan)
-  v = patch_variance(patches)
-  return np.argsort(-np.asarray(v), kind="stable"), v
+def _priority(n, variances):
+  if variances is None:
+    return np.arange(n), np.full(n, np.nan)
+  return _variance_order(variances)
 
 
-def greedy(key=None, *, embeddings=None, patches=None, rate=None, k=None,
-           threshold: float | None = None, metric: str = "euclidean",
-           **unused) -> Selection:
+def greedy(embeddings, *, threshold: float, metric: str = "euclidean",
+           variances=None) -> Ranking:
   """Redundancy filter: keep, then drop the neighbours within `threshold`."""
-  del key, unused
   n, _ = check_embeddings(embeddings)
-  threshold = _need(threshold, "threshold", "greedy")
-  order, crit = _priority(n, patches)
+  order, crit = _priority(n, variances)
   kept = np.asarray(_greedy_mask(jnp.asarray(embeddings, jnp.float32),
                                  jnp.asarray(order), threshold, metric=metric))
-  keep = order[kept]
-  if rate is not None or k is not None:
-    keep = keep[:resolve_k(n, rate=rate, k=k)]
-  return Selection(keep, crit)
+  return Ranking(np.concatenate([order[kept], order[~kept]]), crit,
+                 int(kept.sum()))
 
 
-@functools.partial(jax.jit, static_argnames=("k",))
-def _farthest(e, first, *, k):
+def _farthest(e, first):
   m = _pairwise(e, "euclidean")
+  n = e.shape[0]
 
   def body(t, state):
     idx, mind = state
     nxt = jnp.argmax(mind)  # chosen patches sit at -1, never picked again
     return idx.at[t].set(nxt), jnp.minimum(mind, m[nxt]).at[nxt].set(-1.0)
-  idx = jnp.zeros((k,), jnp.int32).at[0].set(first)
-  idx, _ = jax.lax.fori_loop(1, k, body, (idx, m[first].at[first].set(-1.0)))
+  idx = jnp.zeros((n,), jnp.int32).at[0].set(first)
+  idx, _ = jax.lax.fori_loop(1, n, body, (idx, m[first].at[first].set(-1.0)))
   return idx
 
 
 @jax.jit
-def farthest_orders(embeddings: jax.Array) -> jax.Array:
-  """(B, n) farthest-point orders of all n patches of B images (B, n, d),
-  each starting at patch 0: `farthest(embeddings=e, k=n)` vmapped."""
+def farthest_orders(embeddings: jax.Array, first: jax.Array) -> jax.Array:
+  """(B, n) farthest-point orders of B images' embeddings (B, n, d), image
+  b starting at patch first[b]."""
   e = jnp.asarray(embeddings, jnp.float32)
-  return jax.vmap(lambda x: _farthest(x, 0, k=e.shape[1]))(e)
+  return jax.vmap(_farthest)(e, jnp.asarray(first, jnp.int32))
 
 
-def farthest(key=None, *, embeddings=None, patches=None, rate=None, k=None,
-             **unused) -> Selection:
-  """Farthest-point sampling: exactly k patches, spread in embedding space."""
-  del key, unused
+def farthest(embeddings, *, variances=None) -> Ranking:
+  """Farthest-point order: each next patch is the farthest from those
+  before it (the first: the highest variance, or patch 0)."""
   n, _ = check_embeddings(embeddings)
-  kk = resolve_k(n, rate=rate, k=k)
-  order, crit = _priority(n, patches)
-  idx = _farthest(jnp.asarray(embeddings, jnp.float32), int(order[0]), k=kk)
-  return Selection(np.asarray(idx), crit)
+  order, crit = _priority(n, variances)
+  idx = farthest_orders(np.asarray(embeddings)[None], np.asarray([order[0]]))
+  return Ranking(np.asarray(idx[0]), crit, n)
 
 
 SELECTORS = {
-    "residual": residual.select,
+    "residual": residual.rank,
     "random": random,
     "variance": variance,
     "variance_threshold": variance_threshold,
@@ -197,9 +156,113 @@ SELECTORS = {
 
 
 def get(name: str):
-  """The selector called `name` (see the module docstring)."""
+  """The selector function called `name`."""
   try:
     return SELECTORS[name]
   except KeyError:
     raise ValueError(f"unknown selector {name!r}; known: "
                      f"{', '.join(sorted(SELECTORS))}.") from None
+
+
+def required_options(name: str) -> list[str]:
+  """The options selector `name` cannot do without (beyond its inputs)."""
+  params = inspect.signature(get(name)).parameters.values()
+  return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY
+          and p.default is inspect.Parameter.empty and p.name not in _INPUTS]
+
+
+def _call_args(name, key, inputs, options):
+  """(args, kwargs) for selector `name`: the inputs it names, `key` first
+  where it takes one; errors name what is missing or unknown."""
+  fn = get(name)
+  params = dict(inspect.signature(fn).parameters)
+  # A selector that forwards **options names where they go (`options_of`).
+  if hasattr(fn, "options_of"):
+    params.update({k: v for k, v in
+                   inspect.signature(fn.options_of).parameters.items()
+                   if k not in params and k not in _INPUTS})
+    params = {k: v for k, v in params.items()
+              if v.kind is not inspect.Parameter.VAR_KEYWORD}
+  needs_key = "key" in params and params["key"].kind is not \
+      inspect.Parameter.KEYWORD_ONLY
+  takes = [p for p in params if p in _INPUTS]
+  opts = [p for p in params if p not in _INPUTS and p != "key"]
+  unknown = [o for o in options if o not in params or o in _INPUTS]
+  if unknown and not any(params[p].kind is inspect.Parameter.VAR_KEYWORD
+                         for p in params):
+    raise ValueError(f"selector {name!r} has no option(s) {unknown}; its "
+                     f"options: {opts or 'none'}.")
+  missing = [o for o in opts if o not in options and
+             params[o].kind is inspect.Parameter.KEYWORD_ONLY and
+             params[o].default is inspect.Parameter.empty]
+  if missing:
+    raise ValueError(f"selector {name!r} needs " +
+                     ", ".join(f"{o}=" for o in missing) + ".")
+  kwargs = dict(options)
+  for p in takes:
+    if inputs.get(p) is not None:
+      kwargs[p] = inputs[p]
+    elif params[p].default is inspect.Parameter.empty:
+      raise ValueError(f"selector {name!r} needs {p}=" + (
+          " (or patches=)." if p == "variances" else "."))
+  if needs_key:
+    if key is None:
+      raise ValueError(f"selector {name!r} is random: it needs key= "
+                       "(jax.random.key(seed)).")
+    return (key,), kwargs
+  if "key" in params and key is not None:
+    kwargs["key"] = key
+  return (), kwargs
+
+
+def _inputs(embeddings, patches, variances):
+  if variances is None and patches is not None:
+    check_patches(patches)
+    variances = np.asarray(images.patch_variance(patches))
+  ns = {np.shape(x)[0] for x in (embeddings, patches, variances)
+        if x is not None}
+  if len(ns) > 1:
+    raise ValueError(f"embeddings, patches and variances disagree on the "
+                     f"number of patches: {sorted(ns)}.")
+  return {"embeddings": embeddings, "patches": patches,
+          "variances": variances, "n": ns.pop() if ns else None}
+
+
+def rank(name: str, key: jax.Array | None = None, *, embeddings=None,
+         patches=None, variances=None, **options) -> Ranking:
+  """Ranks one image's patches with the selector `name` (see above)."""
+  args, kwargs = _call_args(name, key, _inputs(embeddings, patches,
+                                               variances), options)
+  return get(name)(*args, **kwargs)
+
+
+def rank_images(name: str, key: jax.Array | None = None, *, embeddings=None,
+                patches=None, variances=None, progress: bool = False,
+                **options) -> list[Ranking]:
+  """`rank` for many images (lists, ragged by image): image i gets
+  `fold_in(key, i)`. The residual selector solves all images in sharded,
+  vmapped calls per patch count, farthest runs vmapped per patch count."""
+  m = next(len(x) for x in (embeddings, patches, variances) if x is not None)
+  per = [_inputs(*(None if x is None else x[i]
+                   for x in (embeddings, patches, variances)))
+         for i in range(m)]
+  if name == "residual":
+    _call_args(name, key, per[0], options)   # checks inputs and options
+    res = batch.score_images(embeddings, key=key, progress=progress,
+                             **options)
+    return [Ranking(np.argsort(np.asarray(r.scores), kind="stable"),
+                    np.asarray(r.scores), len(r.scores), r) for r in res]
+  if name == "farthest":
+    _call_args(name, key, per[0], options)
+    out = [None] * m
+    for idx in parallel.group_by_shape(embeddings).values():
+      pri = [_priority(len(embeddings[i]), per[i]["variances"]) for i in idx]
+      orders = np.asarray(farthest_orders(
+          np.stack([embeddings[i] for i in idx]),
+          np.asarray([p[0][0] for p in pri])))
+      for i, o, (_, crit) in zip(idx, orders, pri):
+        out[i] = Ranking(o, crit, len(o))
+    return out
+  return [rank(name, None if key is None else jax.random.fold_in(key, i),
+               **{k: v for k, v in per[i].items() if k != "n"}, **options)
+          for i in range(m)]

@@ -1,7 +1,7 @@
 """Patch samplers for ordinary (2-D) images (source text 000).
 
 Each returns `sampling.Patches` whose `centres` are the pixel (row, column)
-of each patch centre, with params["coords"] == "pixel":
+of each patch centre (`coords == "pixel"`):
 
 * `grid`: size x size patches on a regular grid (non-overlapping by default),
   the usual protocol and the pool the selectors refine.
@@ -10,7 +10,7 @@ of each patch centre, with params["coords"] == "pixel":
   with probability proportional to the patch's grey-level variance
   ("increase sampling density in high-variance regions").
 * `saliency_weighted`: the same with the patch's mean spectral-residual
-  saliency (`iqa_jax.saliency`).
+  saliency (`iqa_jax.sampling.saliency`).
 * `harris`: patches centred on the n strongest Harris corners (response
   det(M) - k tr(M)^2 of the Gaussian-smoothed structure tensor, sigma 1,
   k 0.05, as scikit-image's `corner_harris`), local maxima at least
@@ -29,8 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax import distortions, images, saliency
-from iqa_jax.sampling import Patches
+from iqa_jax import distortions, images
+from iqa_jax.sampling import saliency
+from iqa_jax.sampling.base import Patches
 
 __all__ = ["grid", "random_positions", "variance_weighted",
            "saliency_weighted", "harris", "harris_response"]
@@ -40,9 +41,9 @@ def _patches(image, pos, size, params) -> Patches:
   pos = jnp.asarray(pos, jnp.int32)
   patches = images.extract_patches(image, pos, size=size)
   centres = np.asarray(pos, np.float64) + (size - 1) / 2.0
-  params = {"coords": "pixel", "size": size,
-            "image_hw": tuple(image.shape[:2]), **params}
-  return Patches(patches, centres, np.full(len(centres), np.nan), params)
+  params = {"size": size, "image_hw": tuple(image.shape[:2]), **params}
+  return Patches(patches, centres, np.full(len(centres), np.nan), params,
+                 coords="pixel")
 
 
 def _check(image, size):
@@ -91,7 +92,7 @@ def variance_weighted(key, image, *, n: int, size: int = 128,
                       stride: int | None = None) -> Patches:
   """n distinct grid positions (stride default size / 2), p ~ variance."""
   def weights(img, pos):
-    g = images.extract_patches(saliency.grey(img)[..., None], pos, size=size)
+    g = images.extract_patches(images.grey(jnp.asarray(img, jnp.float32))[..., None], pos, size=size)
     return jnp.var(g, axis=(1, 2, 3))
   return _weighted(key, image, weights, n=n, size=size, stride=stride,
                    name="variance_weighted")
@@ -109,7 +110,7 @@ def saliency_weighted(key, image, *, n: int, size: int = 128,
 
 def harris_response(image, *, sigma: float = 1.0, k: float = 0.05):
   """(H, W) Harris response of the grey image (Sobel gradients)."""
-  g = saliency.grey(jnp.asarray(image, jnp.float32))
+  g = images.grey(jnp.asarray(image, jnp.float32))
   d, s = np.array([1.0, 0.0, -1.0]), np.array([1.0, 2.0, 1.0])
   # Zero borders, as scikit-image's structure tensor.
   filt = lambda x, k, axis: images.filter_axis(x, k, axis=axis,

@@ -22,15 +22,7 @@ import numpy as np
 
 from iqa_jax import distortions, images
 
-__all__ = ["spectral_residual", "grey"]
-
-
-def grey(image: jax.Array) -> jax.Array:
-  """BT.601 luma (H, W) of an (H, W, 3) image (a 2-D input passes through)."""
-  image = jnp.asarray(image, jnp.float32)
-  if image.ndim == 2:
-    return image
-  return image @ jnp.array([0.299, 0.587, 0.114], jnp.float32)
+__all__ = ["spectral_residual"]
 
 
 def spectral_residual(image: jax.Array, *, width: int = 64,
@@ -43,7 +35,7 @@ def spectral_residual(image: jax.Array, *, width: int = 64,
 
 @functools.partial(jax.jit, static_argnames=("width", "sigma", "wrap"))
 def _spectral_residual(image, *, width, sigma, wrap):
-  g = grey(image)
+  g = images.grey(image)
   h, w = g.shape
   small_hw = (max(4, int(round(h * width / w))), width)
   small = images.resize(g[..., None], small_hw, method="area")[..., 0]

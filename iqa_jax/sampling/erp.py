@@ -1,4 +1,4 @@
-"""Patch samplers for 360-degree images (source text 001, Sec. III-B).
+"""ERP-plane and latitude-adaptive samplers for 360-degree images (source text 001, Sec. III-B).
 
 Each sampler returns `Patches`: the pixels (N, p, p, 3), their centres as
 (longitude, latitude) in degrees, the field of view of each patch (NaN for
@@ -17,8 +17,8 @@ patches cut from the ERP plane), and a record of the parameters.
   contains the whole cell and the patches cover the sphere; the field of view
   therefore grows towards the poles, where cells widen in longitude. Each
   viewport is resampled to p x p.
-* `scanpath` (SP): viewports centred on fixations, from a file or from
-  `iqa_jax.scanpath.generate` (the paper used ScanGAN360; see that module),
+* SP, viewports centred on fixations, is in `iqa_jax.sampling.scanpath`
+  (`fixation_viewports`): fixations from a file or from `generate` (the paper used ScanGAN360; see that module),
   with the field of view 360 p / W by default (the ERP grid's angular
   resolution at the equator, so an SP patch shows what an ERP patch at the
   equator shows). SP covers only where fixations land: `coverage` measures
@@ -26,37 +26,19 @@ patches cut from the ERP plane), and a record of the parameters.
 
 `coverage(centres, fov_deg)` is the fraction of the sphere inside at least
 one viewport (a Fibonacci lattice of points, equal-area). The 2-D samplers
-for ordinary images are in `iqa_jax.sampling2d`.
+for ordinary images are in `iqa_jax.sampling.planar`.
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax import images, scanpath as scanpath_lib, sphere
+from iqa_jax import images, sphere
+from iqa_jax.sampling.base import Patches
 
-__all__ = ["Patches", "erp_grid", "latitude", "latitude_layout", "scanpath",
-           "coverage"]
-
-
-class Patches(NamedTuple):
-  """Sampled patches with their geometry.
-
-  patches: (N, p, p, 3); centres: (N, 2) longitude, latitude in degrees
-  (for the 2-D samplers of `sampling2d`: the pixel row, column of the patch
-  centre, with params["coords"] == "pixel"); fov_deg: (N,) viewport field
-  of view (NaN for patches cut from the image plane); params: the sampler
-  and its arguments.
-  """
-
-  patches: jnp.ndarray
-  centres: np.ndarray
-  fov_deg: np.ndarray
-  params: dict
+__all__ = ["erp_grid", "latitude", "latitude_layout", "coverage"]
 
 
 def erp_grid(erp, *, size: int = 128) -> Patches:
@@ -116,51 +98,6 @@ def latitude(erp, *, size: int = 128) -> Patches:
   return Patches(patches, centres, fovs,
                  {"sampler": "latitude", "size": size, "erp_hw": (h, w),
                   "bands": max(1, h // size)})
-
-
-def scanpath(key, erp, *, fixations=None, size: int = 128,
-             fov_deg: float | None = None, n_scanpaths: int = 4,
-             length: int = 30, **generator_options) -> Patches:
-  """The SP sampler: a size x size viewport at every fixation.
-
-  Args:
-    key: PRNG key of the built-in generator (unused when `fixations` given).
-    erp: (H, W, 3) ERP image.
-    fixations: None (generate n_scanpaths x length fixations), an (N, 2)
-      array of (longitude, latitude) in degrees, a `scanpath.Fixations`, or
-      the path of a fixation CSV (format in `iqa_jax.scanpath`).
-    size: output patch size.
-    fov_deg: viewport field of view; default 360 size / W.
-    generator_options: passed to `scanpath.generate` (grid_width,
-      equator_sigma_deg, saccade_sigma_deg, ior_deg).
-  """
-  erp = jnp.asarray(erp)
-  h, w = erp.shape[:2]
-  fov = 360.0 * size / w if fov_deg is None else float(fov_deg)
-  params = {"sampler": "scanpath", "size": size, "erp_hw": (h, w),
-            "fov_deg": fov}
-  if fixations is None:
-    centres = scanpath_lib.generate(key, erp, n_scanpaths=n_scanpaths,
-                                    length=length, **generator_options)
-    centres = centres.reshape(-1, 2).astype(np.float64)
-    params.update(source="generated", n_scanpaths=n_scanpaths, length=length,
-                  **generator_options)
-  else:
-    if isinstance(fixations, (str, bytes)) or hasattr(fixations,
-                                                      "__fspath__"):
-      params["source"] = str(fixations)
-      fixations = scanpath_lib.read_fixations(fixations)
-    else:
-      params["source"] = "array"
-    if isinstance(fixations, scanpath_lib.Fixations):
-      fixations = fixations.centres
-    centres = np.asarray(fixations, np.float64).reshape(-1, 2)
-    if len(centres) == 0:
-      raise ValueError("no fixations given.")
-  fovs = np.full(len(centres), fov)
-  params["coverage"] = coverage(centres, fovs)
-  patches = sphere.viewports(erp, centres, fov_deg=fovs, out_hw=(size, size))
-  return Patches(patches, centres, fovs, params)
 
 
 def _fibonacci_sphere(n: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Scanpaths on 360-degree images: a training-free generator and a file reader.
+"""Scanpaths on 360-degree images (SP): a generator, a reader, viewports.
 
 Source text 001 (Sec. IV-B) centres its SP patches on fixations predicted by
 ScanGAN360 (Martin et al., TVCG 2022), a trained generator whose weights are
@@ -6,8 +6,8 @@ not available here. This module offers two replacements:
 
 * `generate(key, erp, ...)`: a seeded stochastic model. Fixation density on
   the sphere is p(v) ~ S(v) * exp(-lat^2 / (2 sigma_eq^2)): S is the
-  spectral-residual saliency of the panorama (`iqa_jax.saliency`, periodic in
-  longitude) and the Gaussian in latitude is the equator bias of head-mounted
+  spectral-residual saliency of the panorama (`sampling.saliency`, periodic
+  in longitude) and the Gaussian in latitude is the equator bias of head-mounted
   viewing (sigma_eq = 20 degrees by default). Scanpaths are drawn on a grid of
   `grid_width` x `grid_width / 2` ERP cells (each cell weighted by its solid
   angle). The first fixation is drawn from p; each next one from
@@ -28,6 +28,8 @@ not available here. This module offers two replacements:
 
   Rows are grouped by `scanpath` (default: all one scanpath) and ordered by
   `time` when present; `image` lets one file hold many images' fixations.
+* `fixation_viewports(key, erp, ...)`: the SP sampler, a viewport at every
+  fixation (generated, or from a file or an array).
 """
 
 from __future__ import annotations
@@ -41,9 +43,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax import images, saliency, sphere
+from iqa_jax import images, sphere
+from iqa_jax.sampling import saliency
+from iqa_jax.sampling.base import Patches
+from iqa_jax.sampling.erp import coverage
 
-__all__ = ["Fixations", "fixation_density", "generate", "read_fixations"]
+__all__ = ["Fixations", "fixation_density", "generate", "read_fixations",
+           "fixation_viewports"]
 
 
 class Fixations(NamedTuple):
@@ -185,3 +191,48 @@ def read_fixations(path: str | os.PathLike, *,
       np.argsort(sp, kind="stable"))
   return Fixations(np.stack([lon, lat], 1)[order], sp[order].astype(np.int64),
                    t[order])
+
+
+def fixation_viewports(key, erp, *, fixations=None, size: int = 128,
+             fov_deg: float | None = None, n_scanpaths: int = 4,
+             length: int = 30, **generator_options) -> Patches:
+  """The SP sampler: a size x size viewport at every fixation.
+
+  Args:
+    key: PRNG key of the built-in generator (unused when `fixations` given).
+    erp: (H, W, 3) ERP image.
+    fixations: None (generate n_scanpaths x length fixations), an (N, 2)
+      array of (longitude, latitude) in degrees, a `Fixations`, or
+      the path of a fixation CSV (format above).
+    size: output patch size.
+    fov_deg: viewport field of view; default 360 size / W.
+    generator_options: passed to `generate` (grid_width,
+      equator_sigma_deg, saccade_sigma_deg, ior_deg).
+  """
+  erp = jnp.asarray(erp)
+  h, w = erp.shape[:2]
+  fov = 360.0 * size / w if fov_deg is None else float(fov_deg)
+  params = {"sampler": "scanpath", "size": size, "erp_hw": (h, w),
+            "fov_deg": fov}
+  if fixations is None:
+    centres = generate(key, erp, n_scanpaths=n_scanpaths,
+                                    length=length, **generator_options)
+    centres = centres.reshape(-1, 2).astype(np.float64)
+    params.update(source="generated", n_scanpaths=n_scanpaths, length=length,
+                  **generator_options)
+  else:
+    if isinstance(fixations, (str, bytes)) or hasattr(fixations,
+                                                      "__fspath__"):
+      params["source"] = str(fixations)
+      fixations = read_fixations(fixations)
+    else:
+      params["source"] = "array"
+    if isinstance(fixations, Fixations):
+      fixations = fixations.centres
+    centres = np.asarray(fixations, np.float64).reshape(-1, 2)
+    if len(centres) == 0:
+      raise ValueError("no fixations given.")
+  fovs = np.full(len(centres), fov)
+  params["coverage"] = coverage(centres, fovs)
+  patches = sphere.viewports(erp, centres, fov_deg=fovs, out_hw=(size, size))
+  return Patches(patches, centres, fovs, params)

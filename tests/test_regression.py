@@ -1,10 +1,10 @@
-"""The regressor, pooling and the data-parallel, resumable training loop."""
+"""The patch regressor and pooling (the training core is tested in test_training.py)."""
 
 import jax
 import numpy as np
 import pytest
 
-from iqa_jax import pooling, stats, train
+from iqa_jax import pooling, regression, stats
 
 
 def test_median_consensus_weights():
@@ -33,9 +33,9 @@ def test_pool_patches_groups_ragged_images():
   q = np.array([1.0, 5.0, 2.0, 3.0, 4.0])
   img = np.array([1, 0, 1, 1, 0])
   np.testing.assert_allclose(
-      train.pool_patches(q, img, 2, pooling="mean"), [4.5, 2.0])
+      pooling.pool_patches(q, img, 2, pooling="mean"), [4.5, 2.0])
   with pytest.raises(ValueError, match="no patch"):
-    train.pool_patches(q, img, 3)
+    pooling.pool_patches(q, img, 3)
 
 
 def _synthetic(n_img=40, per=12, d=16, seed=0):
@@ -51,10 +51,10 @@ def _synthetic(n_img=40, per=12, d=16, seed=0):
 def test_regressor_learns_a_known_relation():
   x, y, img, score = _synthetic()
   xt, _, it, st = _synthetic(seed=1)
-  res = train.fit(x, y, val=(xt, it, st),
-                  config=train.TrainConfig(batch_size=64, max_epochs=60,
+  res = regression.fit(x, y, val=(xt, it, st),
+                  config=regression.TrainConfig(batch_size=64, max_epochs=60,
                                            patience=0))
-  pooled = train.pool_patches(train.predict(res, xt), it, len(st))
+  pooled = pooling.pool_patches(regression.predict(res, xt), it, len(st))
   # Patch features are the score along one direction plus noise: the MLP
   # recovers the scores themselves, not just their order.
   assert stats.srcc(pooled, st) > 0.95
@@ -70,16 +70,16 @@ def _mesh(n):
 def test_data_parallel_equals_single_device():
   x, y, img, score = _synthetic(n_img=60)
   xt, _, it, st = _synthetic(seed=2)
-  cfg = train.TrainConfig(batch_size=64, max_epochs=100, patience=0,
+  cfg = regression.TrainConfig(batch_size=64, max_epochs=100, patience=0,
                           max_steps=50)
-  one = train.fit(x, y, config=cfg, mesh=_mesh(1))
-  eight = train.fit(x, y, config=cfg, mesh=_mesh(8))
+  one = regression.fit(x, y, config=cfg, mesh=_mesh(1))
+  eight = regression.fit(x, y, config=cfg, mesh=_mesh(8))
   assert one.steps == eight.steps == 50
   for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(eight.params)):
     np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4,
                                atol=1e-4 * np.abs(np.asarray(a)).max())
-  p1 = train.pool_patches(train.predict(one, xt), it, len(st))
-  p8 = train.pool_patches(train.predict(eight, xt), it, len(st))
+  p1 = pooling.pool_patches(regression.predict(one, xt), it, len(st))
+  p8 = pooling.pool_patches(regression.predict(eight, xt), it, len(st))
   assert abs(stats.plcc(p1, st) - stats.plcc(p8, st)) < 1e-3
   assert abs(stats.srcc(p1, st) - stats.srcc(p8, st)) < 1e-3
 
@@ -91,17 +91,17 @@ class _Killed(Exception):
 def test_killed_run_resumes_to_the_same_result(tmp_path):
   x, y, img, score = _synthetic()
   xv, _, iv, sv = _synthetic(seed=3)
-  cfg = train.TrainConfig(batch_size=64, max_epochs=12, patience=3, seed=5)
-  full = train.fit(x, y, val=(xv, iv, sv), config=cfg)
+  cfg = regression.TrainConfig(batch_size=64, max_epochs=12, patience=3, seed=5)
+  full = regression.fit(x, y, val=(xv, iv, sv), config=cfg)
 
   def kill(epoch, _):
     if epoch == 4:
       raise _Killed
   with pytest.raises(_Killed):
-    train.fit(x, y, val=(xv, iv, sv), config=cfg,
+    regression.fit(x, y, val=(xv, iv, sv), config=cfg,
               checkpoint_dir=str(tmp_path / "ck"), on_epoch=kill)
   seen = []
-  resumed = train.fit(x, y, val=(xv, iv, sv), config=cfg,
+  resumed = regression.fit(x, y, val=(xv, iv, sv), config=cfg,
                       checkpoint_dir=str(tmp_path / "ck"),
                       on_epoch=lambda e, _: seen.append(e))
   assert seen and seen[0] == 5          # continued after the 4th epoch

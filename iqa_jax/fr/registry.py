@@ -1,0 +1,117 @@
+"""The registry of full-reference metrics: one entry per metric.
+
+  spec = registry.spec("psnr_smic")    # MetricSpec
+  scorer = fr.get("psnr_smic")         # a Scorer: weights, preprocessing
+
+A `MetricSpec` says everything the rest of the package needs to know of a
+metric: its pure function, whether higher is better, its unit, the
+preprocessing that `fr.get` applies by default (`fr.preprocess`), its map
+function where it has one, and how to load its default weights. Adding a
+metric is one `register` call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+
+from iqa_jax.fr import psnr as psnr_lib
+from iqa_jax.fr import smic
+from iqa_jax.fr import ssim as ssim_lib
+
+__all__ = ["MetricSpec", "METRICS", "register", "spec", "names",
+           "lower_is_better"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricSpec:
+  """A full-reference metric.
+
+  fn: fn(ref, dist, **weights, **options) -> (N,) for (N, H, W, 3) pairs in
+    [0, 1]; pure, jittable, no resizing.
+  higher_is_better: False for distances.
+  unit: of the score ("dB", "" for unitless).
+  preprocess: the `fr.preprocess` step applied by default (None: none).
+  map_fn: map_fn(ref, dist, **options) -> (N, h, w), the metric's map.
+  weights: () -> {name: value}: the default weights, loaded on first use;
+    their names (`weight_names`) are keyword arguments of fn.
+  weight_names: the names of fn's weight arguments.
+  summary: one line for listings and --help.
+  """
+
+  name: str
+  fn: Callable
+  higher_is_better: bool
+  unit: str = ""
+  preprocess: str | None = None
+  map_fn: Callable | None = None
+  weights: Callable[[], dict] = dict
+  weight_names: tuple[str, ...] = ()
+  summary: str = ""
+
+  def options(self) -> dict:
+    """{option: default} of fn (and of map_fn where fn forwards **options
+    to it), without the weights."""
+    out = {}
+    fns = [self.fn]
+    params = inspect.signature(self.fn).parameters.values()
+    if self.map_fn is not None and any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+      fns.append(self.map_fn)
+    for f in fns:
+      for p in inspect.signature(f).parameters.values():
+        if (p.kind is inspect.Parameter.KEYWORD_ONLY
+            and p.name not in self.weight_names):
+          out.setdefault(p.name, p.default)
+    return out
+
+
+METRICS: dict[str, MetricSpec] = {}
+
+
+def register(metric: MetricSpec) -> MetricSpec:
+  """Adds `metric` (a new name) to METRICS."""
+  if metric.name in METRICS:
+    raise ValueError(f"metric {metric.name!r} is registered already.")
+  METRICS[metric.name] = metric
+  return metric
+
+
+def spec(name: str) -> MetricSpec:
+  """The MetricSpec registered as `name`."""
+  try:
+    return METRICS[name]
+  except KeyError:
+    raise ValueError(f"unknown metric {name!r}; known: "
+                     f"{', '.join(METRICS)}.") from None
+
+
+def names() -> tuple[str, ...]:
+  return tuple(METRICS)
+
+
+def lower_is_better(name: str) -> bool:
+  return not spec(name).higher_is_better
+
+
+def _smic_weights() -> dict:
+  return {"vgg": smic.default_vgg(), "projections": smic.default_projections()}
+
+
+register(MetricSpec(
+    "psnr", psnr_lib.psnr, True, "dB",
+    summary="PSNR in dB (scikit-image's)"))
+register(MetricSpec(
+    "ssim", ssim_lib.ssim, True,
+    summary="SSIM, scikit-image's Gaussian options"))
+register(MetricSpec(
+    "psnr_smic", smic.psnr_smic, True, "dB", preprocess="smic",
+    map_fn=smic.psnr_smic.map_fn, weights=_smic_weights,
+    weight_names=("vgg", "projections"),
+    summary="PSNR-SMIC in dB (source text 003)"))
+register(MetricSpec(
+    "ssim_smic", smic.ssim_smic, False, preprocess="smic",
+    map_fn=smic.ssim_smic.map_fn, weights=_smic_weights,
+    weight_names=("vgg", "projections"),
+    summary="SSIM-SMIC, a distance (source text 003)"))
