@@ -20,7 +20,7 @@ taking turns; float32 runs with x64 off, as users run it. Figures go to
 benchmarks/results/mic.json (keys containing "speedup": ours / libmine).
 
 At n = 49 one more float32 entry takes its turn in the same rounds: the
-dynamic programme's R_2 table alone (`mic._level2_rowwise`: 30 clumps, two
+dynamic programme's R_2 table alone (`mic_dp._level2_rowwise`: 30 clumps, two
 rows, both orientations of one block), the part of the work whose
 logarithms no change to the other steps removes. Its rate bounds what this
 formulation can reach ("dp_table_alone" in the results: its pairs/s, that
@@ -39,7 +39,7 @@ import numpy as np
 from _libmine import libmine_mic, load_libmine
 from _timing import interleaved_times, machine
 
-from iqa_jax import mic
+from iqa_jax import mic, mic_dp
 
 
 def main(argv=None):
@@ -122,10 +122,10 @@ def _dp_table(n, count):
   rng = np.random.default_rng(1)
   p_map = np.sort(rng.integers(0, pm, (n, lanes)), axis=0).astype(np.int32)
   q_a = rng.integers(0, rows, (n, lanes)).astype(np.int32)
-  c, cum = jax.jit(mic._counts, static_argnums=(2, 3, 4))(  # pylint: disable=protected-access
+  c, cum = jax.jit(mic_dp._counts, static_argnums=(2, 3, 4))(  # pylint: disable=protected-access
       p_map, q_a, rows, pm, np.float32)
-  r_1 = jax.jit(mic._neg_cond_entropy)(cum, c)  # pylint: disable=protected-access
-  table = jax.jit(mic._level2_rowwise)  # pylint: disable=protected-access
+  r_1 = jax.jit(mic_dp._neg_cond_entropy)(cum, c)  # pylint: disable=protected-access
+  table = jax.jit(mic_dp._level2_rowwise)  # pylint: disable=protected-access
   return pairs, lambda: table(r_1, c, cum).block_until_ready()
 
 

@@ -24,9 +24,8 @@ from pathlib import Path
 import ml_collections
 import numpy as np
 from flax import nnx
-from tqdm.auto import tqdm
 
-from iqa_jax import embed, images, results, stats
+from iqa_jax import embed, images, parallel, results, stats
 from iqa_jax.data import splits
 from iqa_jax.models import vgg
 
@@ -88,9 +87,14 @@ def main(argv=None):
   y = np.array([float(r["mos"]) for r in rows])
   wd = results.create_workdir(args.workdir, cfg.to_dict())
 
-  x = np.stack([np.asarray(images.resize(
-      images.read(Path(cfg.images) / n), (cfg.size, cfg.size), method="area"))
-                for n in tqdm(names, desc="reading", unit="img")])
+  bar = parallel.progress_bar(total=len(names), desc="reading", unit="img")
+  x = []
+  for n in names:
+    x.append(np.asarray(images.resize(images.read(Path(cfg.images) / n),
+                                      (cfg.size, cfg.size), method="area")))
+    bar.update(1)
+  bar.close()
+  x = np.stack(x)
   encoders = {"pretrained": vgg.VGG16.pretrained(),
               "random": vgg.VGG16(rngs=nnx.Rngs(cfg.seed))}
   out, table = {"n_images": len(names)}, []

@@ -34,6 +34,7 @@ __all__ = [
     "decode",
     "verify",
     "read",
+    "read_size",
     "to_uint8",
     "encode_png",
     "resize",
@@ -171,6 +172,26 @@ def read(path: str | os.PathLike) -> np.ndarray:
   except OSError as e:
     raise ImageDecodeError(f"{path}: cannot read the file ({e}).") from e
   return decode(data, name=str(path))
+
+
+def read_size(path: str | os.PathLike, *,
+              fix: str | None = None) -> tuple[int, int]:
+  """(height, width) of an image file from its header (the EXIF rotation
+  applied), without decoding the pixels."""
+  path = Path(path)
+  try:
+    data = path.read_bytes()
+  except OSError as e:
+    raise ImageDecodeError(f"{path}: cannot read the file ({e}).") from None
+  _check_not_empty(data, str(path), fix)
+  try:
+    with Image.open(io.BytesIO(data)) as im:
+      w, h = im.size
+      if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):   # EXIF rotation
+        w, h = h, w
+  except Exception as e:  # pylint: disable=broad-except
+    raise _decode_error(str(path), e, fix) from None
+  return h, w
 
 
 def to_uint8(image) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Image scores from patch scores (source text 001 Eq. 21-22; text 000).
 
-Every function takes patch scores q (..., N) and an optional boolean mask
-(..., N) of the patches that exist (images with fewer patches are padded),
+Every function takes patch scores q (..., N) and an optional boolean
+`mask=` (..., N) of the patches that exist (images with fewer patches are padded),
 and returns (...,) image scores; all are jittable. `pool_patches` pools a
 flat, ragged list of patch scores (each with its image index) with any of
 them.
@@ -29,9 +29,9 @@ def _mask(q, mask):
   return jnp.ones(q.shape, bool) if mask is None else jnp.asarray(mask, bool)
 
 
-def masked_median(q: jax.Array, mask: jax.Array | None = None) -> jax.Array:
-  """Median over the last axis of the masked-in entries (mean of the two
-  middle values for an even count, as numpy)."""
+def masked_median(q: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
+  """(...,) median of q (..., N) over its masked-in entries (mean of the
+  two middle values for an even count, as numpy)."""
   m = _mask(q, mask)
   n = m.sum(-1)
   s = jnp.sort(jnp.where(m, q, jnp.inf), axis=-1)
@@ -40,33 +40,35 @@ def masked_median(q: jax.Array, mask: jax.Array | None = None) -> jax.Array:
   return (lo + hi) / 2
 
 
-def median_consensus(q: jax.Array, mask: jax.Array | None = None, *,
+def median_consensus(q: jax.Array, *, mask: jax.Array | None = None,
                      eps: float = 1e-6, weights=None) -> jax.Array:
-  """Eq. 21-22."""
+  """(...,) Eq. 21-22 of q (..., N): sum w q / sum w with
+  w = 1 / (|q - median(q)| + eps)."""
   del weights
   m = _mask(q, mask)
-  med = masked_median(q, m)
+  med = masked_median(q, mask=m)
   w = jnp.where(m, 1.0 / (jnp.abs(q - med[..., None]) + eps), 0.0)
   return jnp.sum(w * jnp.where(m, q, 0.0), -1) / jnp.sum(w, -1)
 
 
-def mean(q: jax.Array, mask: jax.Array | None = None, *,
+def mean(q: jax.Array, *, mask: jax.Array | None = None,
          weights=None) -> jax.Array:
+  """(...,) plain mean of q (..., N) over the masked-in entries."""
   del weights
   m = _mask(q, mask)
   return jnp.sum(jnp.where(m, q, 0.0), -1) / jnp.sum(m, -1)
 
 
-def variance_weighted(q: jax.Array, mask: jax.Array | None = None, *,
+def variance_weighted(q: jax.Array, *, mask: jax.Array | None = None,
                       weights: jax.Array) -> jax.Array:
-  """sum v q / sum v with v the patch variances (`weights`); falls back to
-  the mean where every variance is zero."""
+  """(...,) sum v q / sum v of q (..., N) with v (..., N) the patch
+  variances (`weights`); the mean where every variance is zero."""
   m = _mask(q, mask)
   v = jnp.where(m, jnp.maximum(jnp.asarray(weights), 0.0), 0.0)
   total = jnp.sum(v, -1)
   pooled = jnp.sum(v * jnp.where(m, q, 0.0), -1) / jnp.where(total > 0,
                                                               total, 1.0)
-  return jnp.where(total > 0, pooled, mean(q, m))
+  return jnp.where(total > 0, pooled, mean(q, mask=m))
 
 
 POOLINGS = {"median_consensus": median_consensus, "mean": mean,
@@ -74,6 +76,7 @@ POOLINGS = {"median_consensus": median_consensus, "mean": mean,
 
 
 def get(name: str):
+  """The pooling function registered as `name`."""
   if name not in POOLINGS:
     raise ValueError(f"unknown pooling {name!r}; choose from "
                      f"{sorted(POOLINGS)}.")
@@ -103,5 +106,5 @@ def pool_patches(q, image_index, n_images: int, *,
     w = np.zeros((n_images, width), np.float32)
     w[idx[order], slot] = np.asarray(weights, np.float32)[order]
   fn = get(pooling)
-  return np.asarray(fn(jnp.asarray(grid), jnp.asarray(mask),
+  return np.asarray(fn(jnp.asarray(grid), mask=jnp.asarray(mask),
                        **({} if w is None else {"weights": jnp.asarray(w)})))

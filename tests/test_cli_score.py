@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from iqa_jax import images
+import os
+import subprocess
+import sys
+
+from iqa_jax import fr, images
 from iqa_jax.cli import main
 from iqa_jax.cli import score as score_cli
-from iqa_jax.fr import preprocess
 from iqa_jax.data import demo2d
-from iqa_jax.fr import Scorer, smic
+from iqa_jax.fr import Scorer, preprocess, smic
 from iqa_jax.score_files import read_scores
 
 
@@ -23,11 +26,11 @@ def folders(tmp_path_factory):
   (root / "refs").mkdir()
   (root / "dist").mkdir()
   for k, (name, offset) in enumerate((("I01", 0), ("I02", 150))):
-    ref = demo2d._reference("astronaut", (offset, 100, 300))  # pylint: disable=protected-access
+    ref = demo2d.reference("astronaut", (offset, 100, 300))
     ref = ref[100:164, 120:200]
     Image.fromarray(ref.astype(np.uint8)).save(root / "refs" / f"{name}.png")
     for j, (kind, levels) in enumerate(demo2d.LEVELS.items()):
-      d = demo2d._distort(ref, kind, levels[3], jax.random.key(k))  # pylint: disable=protected-access
+      d = demo2d.distort(jax.random.key(k), ref, kind=kind, param=levels[3])
       Image.fromarray(np.asarray(d).astype(np.uint8)).save(
           root / "dist" / f"{name}_{j + 1:02d}_3.png")
   return root
@@ -133,3 +136,64 @@ def test_errors_name_the_files(folders, tmp_path, capsys):
                                        ((1000, 180), (711, 128))])
 def test_official_size(size, want):
   assert preprocess.official_size(*size) == want
+
+
+def test_python_and_cli_give_the_same_number(tmp_path):
+  """fr.get applies the official SMIC resize by default, as the CLI does
+  (a short side above 128 pixels is resized), and says how to turn it off."""
+  ref = demo2d.reference("astronaut", (0, 100, 300))[:136, :160]
+  dist = demo2d.distort(jax.random.key(0), ref, kind="blur", param=1.5)
+  Image.fromarray(ref).save(tmp_path / "r.png")
+  Image.fromarray(np.asarray(dist)).save(tmp_path / "d.png")
+  out = tmp_path / "s.csv"
+  assert main(["score", "--metric", "psnr_smic", "--ref",
+               str(tmp_path / "r.png"), "--dist", str(tmp_path / "d.png"),
+               "--out", str(out)]) == 0
+  cli = read_scores(out).scores[0]
+  r, d = images.read(tmp_path / "r.png")[None], images.read(
+      tmp_path / "d.png")[None]
+  scorer = fr.get("psnr_smic")
+  assert scorer.preprocess == "smic" and "preprocess=None" in Scorer.__doc__
+  assert float(scorer(r, d)[0]) == pytest.approx(cli, rel=1e-6)
+  raw = fr.get("psnr_smic", preprocess=None)(r, d)[0]
+  assert abs(raw - cli) > 0.1     # the resize matters at this size
+  assert float(fr.psnr_smic(r, d)[0]) == pytest.approx(float(raw), rel=1e-5)
+  assert "do not resize" in smic.__doc__
+
+
+def test_unreadable_files_get_one_line_and_a_fix(folders, tmp_path, capsys):
+  ref = folders / "refs" / "I01.png"
+  bad = tmp_path / "I01_01_1.jpg"
+  Image.open(ref).save(bad, quality=90)
+  bad.write_bytes(bad.read_bytes()[:200])          # truncated JPEG
+  empty = tmp_path / "e" / "I01_01_1.png"
+  empty.parent.mkdir()
+  empty.write_bytes(b"")
+  for dist, fix in ((bad, "complete copy"), (empty, "empty (0 bytes)")):
+    assert main(["score", "--metric", "psnr", "--ref", str(ref), "--dist",
+                 str(dist), "--out", str(tmp_path / "o.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert str(dist) in err and fix in err and "official archive" not in err
+
+
+def test_no_command_exits_2(capsys):
+  assert main([]) == 2
+  assert "a command is required" in capsys.readouterr().err
+  helptext = score_cli.__doc__
+  assert "--metric" in helptext
+
+
+def test_second_run_does_not_compile_again(folders, tmp_path):
+  """The persistent compilation cache: run 2 on the same image sizes adds
+  no compiled program (it finds run 1's)."""
+  cache = tmp_path / "jax_cache"
+  env = {**os.environ, "IQA_JAX_COMPILATION_CACHE": str(cache)}
+  cmd = [sys.executable, "-m", "iqa_jax.cli", "score", "--metric",
+         "psnr_smic", "--ref", str(folders / "refs"), "--dist",
+         str(folders / "dist"), "--overwrite", "--out", str(tmp_path / "s.csv")]
+  subprocess.run(cmd, env=env, check=True, capture_output=True)
+  first = sorted(p.name for p in cache.iterdir())
+  assert first, "nothing was cached"
+  subprocess.run(cmd, env=env, check=True, capture_output=True)
+  assert sorted(p.name for p in cache.iterdir()) == first

@@ -12,10 +12,10 @@ from iqa_jax.data import demo2d
 
 @pytest.fixture(scope="module")
 def pairs():
-  ref = demo2d._reference("astronaut", (0, 100, 300))  # pylint: disable=protected-access
+  ref = demo2d.reference("astronaut", (0, 100, 300))
   out = []
   for kind, levels in demo2d.LEVELS.items():
-    dist = demo2d._distort(ref, kind, levels[2], jax.random.key(0))  # pylint: disable=protected-access
+    dist = demo2d.distort(jax.random.key(0), ref, kind=kind, param=levels[2])
     out.append((ref / 255.0, dist / 255.0))
   return out
 

@@ -13,18 +13,18 @@ def test_median_consensus_weights():
   # median of (1, 2, 3, 10) = 2.5; w = 1 / (|q - 2.5| + eps).
   w = 1.0 / (np.abs(np.array([1, 2, 3, 10]) - 2.5) + 1e-6)
   want = np.sum(w * np.array([1, 2, 3, 10])) / w.sum()
-  got = np.asarray(pooling.median_consensus(q, mask))
+  got = np.asarray(pooling.median_consensus(q, mask=mask))
   np.testing.assert_allclose(got, [want], rtol=1e-6)
   # An outlier barely moves the consensus, unlike the mean.
-  assert abs(got[0] - 2.5) < 0.1 and float(pooling.mean(q, mask)[0]) == 4.0
-  np.testing.assert_allclose(pooling.masked_median(q, mask), [2.5])
+  assert abs(got[0] - 2.5) < 0.1 and float(pooling.mean(q, mask=mask)[0]) == 4.0
+  np.testing.assert_allclose(pooling.masked_median(q, mask=mask), [2.5])
   odd = np.array([[5.0, 1.0, 3.0]])
   np.testing.assert_allclose(pooling.median_consensus(odd), [3.0], rtol=1e-5)
   v = np.array([[0.0, 1.0, 3.0, 0.0, 9.0]])
-  np.testing.assert_allclose(pooling.variance_weighted(q, mask, weights=v),
+  np.testing.assert_allclose(pooling.variance_weighted(q, mask=mask, weights=v),
                              [(2 * 1 + 3 * 3) / 4.0])
   np.testing.assert_allclose(
-      pooling.variance_weighted(q, mask, weights=np.zeros_like(v)), [4.0])
+      pooling.variance_weighted(q, mask=mask, weights=np.zeros_like(v)), [4.0])
   with pytest.raises(ValueError, match="unknown pooling"):
     pooling.get("max")
 

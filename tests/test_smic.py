@@ -26,8 +26,8 @@ def vgg():
 def pairs():
   """Four real distortions of a 72 x 96 crop of a photograph: (4, H, W, 3)
   references and distorted images in [0, 1]."""
-  ref = demo2d._reference("astronaut", (0, 100, 300))  # pylint: disable=protected-access
-  dists = [demo2d._distort(ref, kind, levels[2], jax.random.key(0))  # pylint: disable=protected-access
+  ref = demo2d.reference("astronaut", (0, 100, 300))
+  dists = [demo2d.distort(jax.random.key(0), ref, kind=kind, param=levels[2])
            for kind, levels in demo2d.LEVELS.items()]
   crop = (slice(40, 112), slice(60, 156))
   r = np.stack([ref[crop] / 255.0] * len(dists)).astype(np.float32)

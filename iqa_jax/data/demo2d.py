@@ -61,7 +61,9 @@ LAYOUT = """\
   proxy_mos.csv                   image,ref,dist_type,level,param,ssim,proxy_mos"""
 
 
-def _reference(fn: str, crop: tuple[int, int, int]) -> np.ndarray:
+def reference(fn: str, crop: tuple[int, int, int]) -> np.ndarray:
+  """A SIZE x SIZE uint8 reference: scikit-image's photograph `fn` cut at
+  crop = (row, column, side) and area-resized."""
   import skimage.data  # pylint: disable=g-import-not-at-top
 
   y0, x0, side = crop
@@ -71,7 +73,9 @@ def _reference(fn: str, crop: tuple[int, int, int]) -> np.ndarray:
   return images_lib.to_uint8(small)
 
 
-def _distort(ref: np.ndarray, kind: str, param, key) -> np.ndarray:
+def distort(key, ref: np.ndarray, *, kind: str, param) -> np.ndarray:
+  """uint8 `ref` with distortion `kind` (a key of LEVELS) at `param`; `key`
+  seeds the noise."""
   x = ref.astype(np.float32) / 255.0
   if kind == "jpeg":
     out = distortions.jpeg(x, quality=param)
@@ -127,7 +131,7 @@ def write_layout(out_dir: str | Path, references, score_fn, *,
         for t, (kind, params) in enumerate(LEVELS.items()):
           for level, param in enumerate(params, start=1):
             key = jax.random.fold_in(root_key, (r * 16 + t) * 16 + level)
-            dist = _distort(ref, kind, param, key)
+            dist = distort(key, ref, kind=kind, param=param)
             name = f"{ref_id}_{kind}_{level}.png"
             (tmp / "dist" / name).write_bytes(images_lib.encode_png(dist))
             s = score_fn(ref, dist)
@@ -151,7 +155,7 @@ def write_layout(out_dir: str | Path, references, score_fn, *,
 def generate(out_dir: str | Path) -> Path:
   """Writes the demo2d layout into `out_dir` (skipped if already complete)."""
   return write_layout(
-      out_dir, lambda: [(ref_id, _reference(fn, crop))
+      out_dir, lambda: [(ref_id, reference(fn, crop))
                         for ref_id, fn, crop in REFERENCES],
       ssim_y, readme=__doc__)
 

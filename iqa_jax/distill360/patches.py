@@ -18,7 +18,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from iqa_jax import embed, embed_cache, images, paths, sampling
+from iqa_jax import embed, embed_cache, images, parallel, paths, sampling
 from iqa_jax.data import registry
 
 __all__ = ["PatchSet", "build_encoder", "patch_set", "sample"]
@@ -105,11 +105,9 @@ def patch_set(cfg, src, sampler: str, encoder, encoder_id: dict, *,
              "dataset_version": registry.get(src.name).version,
              **_sampler_key(cfg, sampler), **encoder_id})
   todo = [i for i, n in enumerate(src.names) if not cache.has(n)]
-  bar = None
-  if progress and todo:
-    from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
-    bar = tqdm(total=len(todo), desc=f"{sampler} patches + embeddings",
-               unit="image")
+  bar = parallel.progress_bar(total=len(todo),
+                              desc=f"{sampler} patches + embeddings",
+                              unit="image", enabled=progress and bool(todo))
   pending = []
 
   def flush():
@@ -124,8 +122,7 @@ def patch_set(cfg, src, sampler: str, encoder, encoder_id: dict, *,
                  centres=p.centres,
                  variance=np.asarray(images.patch_variance(p.patches)))
       start += n
-    if bar is not None:
-      bar.update(len(pending))
+    bar.update(len(pending))
     pending.clear()
 
   base = jax.random.key(0)
@@ -139,8 +136,7 @@ def patch_set(cfg, src, sampler: str, encoder, encoder_id: dict, *,
     if sum(len(q.centres) for _, q in pending) >= flush_patches:
       flush()
   flush()
-  if bar is not None:
-    bar.close()
+  bar.close()
   loaded = [cache.load(n) for n in src.names]
   return PatchSet(sampler, tuple(src.names), np.asarray(src.ref_ids),
                   np.asarray(src.score_norm, np.float64),

@@ -16,7 +16,7 @@ import shutil
 import time
 import numpy as np
 
-from iqa_jax import data, pooling, results, sampling, selection
+from iqa_jax import data, parallel, pooling, results, sampling, selection
 from iqa_jax.data import registry, splits
 from iqa_jax.distill360 import cells, patches, report
 from iqa_jax.selection import distances
@@ -123,10 +123,8 @@ def run(cfg, workdir, *, overwrite: bool = False) -> dict:
             if not _cell_file(wd, cid).exists():
               todo.append((seed, sel, d, h, rate, f, split, cid))
     orders_cache = {}
-    bar = None
-    if cfg.progress and todo:
-      from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
-      bar = tqdm(total=len(todo), desc=f"{sampler} cells", unit="cell")
+    bar = parallel.progress_bar(total=len(todo), desc=f"{sampler} cells",
+                                unit="cell", enabled=cfg.progress and bool(todo))
     for seed, sel, d, h, rate, f, split, cid in todo:
       okey = (sel, d, h, seed if sel == "random" else 0)
       if okey not in orders_cache:
@@ -145,11 +143,9 @@ def run(cfg, workdir, *, overwrite: bool = False) -> dict:
              "rate": rate, "fold": f, "seed": seed, **out}
       wd.write_json(f"cells/{cid}.json", row)
       shutil.rmtree(ckpt, ignore_errors=True)
-      if bar is not None:
-        bar.update(1)
-        bar.set_postfix(last=f"{sel} r={rate:g} SRCC={out['srcc']:.3f}")
-    if bar is not None:
-      bar.close()
+      bar.update(1)
+      bar.set_postfix(last=f"{sel} r={rate:g} SRCC={out['srcc']:.3f}")
+    bar.close()
   rows = [json.loads(p.read_text()) for p in
           sorted(wd.path("cells").glob("*.json"))]
   summary = report.write(wd, rows, cfg, objectives=objectives,

@@ -61,18 +61,8 @@ def apply(preprocess: str | None, image) -> np.ndarray:
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
   """(height, width) of an image file from its header (EXIF rotation
-  applied), without decoding it."""
-  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
-  try:
-    with Image.open(path) as im:
-      w, h = im.size
-      if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):   # EXIF rotation
-        w, h = h, w
-  except (UnidentifiedImageError, OSError) as e:
-    raise images.ImageDecodeError(
-        f"{path}: not a readable image ({e}); check or replace the file."
-    ) from None
-  return h, w
+  applied), without decoding it: `images.read_size`."""
+  return images.read_size(path)
 
 
 def load_image(path: str | os.PathLike, *,

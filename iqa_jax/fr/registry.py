@@ -88,10 +88,12 @@ def spec(name: str) -> MetricSpec:
 
 
 def names() -> tuple[str, ...]:
+  """The registered metrics' names, in registration order."""
   return tuple(METRICS)
 
 
 def lower_is_better(name: str) -> bool:
+  """Whether metric `name` is a distance (evaluate with the sign flipped)."""
   return not spec(name).higher_is_better
 
 

@@ -19,6 +19,7 @@ can turn on too.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Sequence
 
 import jax
@@ -66,8 +67,9 @@ class Scorer:
 
   Args:
     metric: a name of `fr.METRICS`.
-    preprocess: "default" (the metric's own: SMIC's official resize for the
-      SMIC metrics, none for psnr/ssim), None (no resizing), or a name of
+    preprocess: "default" (the metric's own, as `iqa-jax score` applies it:
+      SMIC's official resize for the SMIC metrics, none for psnr/ssim);
+      preprocess=None scores the images as they are; or a name of
       `fr.preprocess.PREPROCESSORS`.
     mesh: a 1-D mesh with axis "data" (default: all devices).
     batch_size: pairs per step, rounded up to a multiple of the devices.
@@ -100,7 +102,10 @@ class Scorer:
         self.preprocess not in preprocess_lib.PREPROCESSORS:
       raise ValueError(f"unknown preprocessing {self.preprocess!r}; known: "
                        f"{sorted(preprocess_lib.PREPROCESSORS)} or None.")
-    self.options = {k: v for k, v in kwargs.items() if k in known}
+    # Every option spelled out (defaults included), so that equal settings
+    # share one compiled program however they were given.
+    self.options = {k: kwargs.get(k, v) for k, v in known.items()
+                    if k in kwargs or v is not inspect.Parameter.empty}
     given = {k: v for k, v in kwargs.items() if k in self.spec.weight_names}
     weights = {**(self.spec.weights() if set(given) != set(
         self.spec.weight_names) else {}), **given}

@@ -241,7 +241,8 @@ def attention_from_features(ref_feats: dict, dist_feats: dict, *,
 
 
 def attention_map(a: jax.Array, shape: tuple[int, int]) -> jax.Array:
-  """The attention resized to a metric map of `shape` (scipy zoom order 1)."""
+  """(..., *shape) the attention a (..., gh, gw) resized to a metric map of
+  `shape` (scipy zoom order 1)."""
   return zoom_linear(a, shape)
 
 

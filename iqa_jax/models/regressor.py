@@ -5,7 +5,7 @@
 
 q_j = w2^T ReLU(W1 e_j + b1) + b2 with a 512-unit hidden layer; it is trained
 on the squared error against the parent image's score (Eq. 20, see
-`iqa_jax.train`). The paper gives no further settings.
+`iqa_jax.regression`). The paper gives no further settings.
 """
 
 from __future__ import annotations

@@ -57,7 +57,8 @@ def _check(image, size):
 
 
 def grid(image, *, size: int = 128, stride: int | None = None) -> Patches:
-  """Patches on a grid (row-major); stride defaults to size."""
+  """Patches on a grid (row-major) of an (H, W, 3) image; stride defaults
+  to size."""
   image = _check(image, size)
   pos = images.grid_positions(*image.shape[:2], size=size, stride=stride)
   return _patches(image, pos, size, {"sampler": "grid",
@@ -65,7 +66,8 @@ def grid(image, *, size: int = 128, stride: int | None = None) -> Patches:
 
 
 def random_positions(key, image, *, n: int, size: int = 128) -> Patches:
-  """n patches with uniformly random top-left corners (with replacement)."""
+  """n patches of an (H, W, 3) image with uniformly random top-left
+  corners (with replacement)."""
   image = _check(image, size)
   h, w = image.shape[:2]
   ky, kx = jax.random.split(key)
@@ -90,7 +92,8 @@ def _weighted(key, image, weights_of, *, n, size, stride, name):
 
 def variance_weighted(key, image, *, n: int, size: int = 128,
                       stride: int | None = None) -> Patches:
-  """n distinct grid positions (stride default size / 2), p ~ variance."""
+  """n distinct grid positions (stride default size / 2) of an (H, W, 3)
+  image, p ~ variance."""
   def weights(img, pos):
     g = images.extract_patches(images.grey(jnp.asarray(img, jnp.float32))[..., None], pos, size=size)
     return jnp.var(g, axis=(1, 2, 3))
@@ -100,7 +103,8 @@ def variance_weighted(key, image, *, n: int, size: int = 128,
 
 def saliency_weighted(key, image, *, n: int, size: int = 128,
                       stride: int | None = None) -> Patches:
-  """n distinct grid positions (stride default size / 2), p ~ saliency."""
+  """n distinct grid positions (stride default size / 2) of an (H, W, 3)
+  image, p ~ saliency."""
   def weights(img, pos):
     s = saliency.spectral_residual(img)[..., None]
     return jnp.mean(images.extract_patches(s, pos, size=size), axis=(1, 2, 3))

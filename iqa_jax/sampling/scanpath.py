@@ -63,8 +63,9 @@ class Fixations(NamedTuple):
 
 def fixation_density(erp: jax.Array, *, grid_width: int = 128,
                      equator_sigma_deg: float = 20.0) -> jax.Array:
-  """(grid_width / 2, grid_width) probabilities of a fixation per ERP cell
-  (saliency x equator prior x cell solid angle; sums to 1)."""
+  """(grid_width // 2, grid_width) probabilities of a fixation per ERP cell
+  of an (H, W, 3) panorama (saliency x equator prior x cell solid angle;
+  sums to 1)."""
   h = grid_width // 2
   sal = saliency.spectral_residual(erp, wrap=True)
   sal = images.resize(sal[..., None], (h, grid_width), method="area")[..., 0]

@@ -55,7 +55,8 @@ class AuthorsResult(NamedTuple):
 
 
 def authors_factor(e: jax.Array, *, distance: str, h: int) -> jax.Array:
-  """Z as the code computes it (differences 1-3 above)."""
+  """Z (n, h) of embeddings e (n, d) as the code computes it (differences
+  1-3 above)."""
   key = {"euc": "euclidean", "man": "manhattan",
          "mah": "mahalanobis"}.get(distance.lower(), distance.lower())
   if key == "mahalanobis":
@@ -127,7 +128,8 @@ def authors_solve(e: jax.Array, z: jax.Array, w0: jax.Array, r0: jax.Array,
 def authors_scores(key: jax.Array, e: jax.Array, *, distance: str = "euclidean",
                    h: int = 10, lam: float = 0.1, beta: float = 0.1,
                    eps: float = 1e-3, max_iter: int = 50) -> AuthorsResult:
-  """The whole public-code pipeline for one image, seeded by `key`."""
+  """The whole public-code pipeline for one image's e (n, d), seeded by
+  `key`."""
   n, d = e.shape
   z = authors_factor(e, distance=distance, h=h)
   kw, kr = jax.random.split(key)

@@ -106,7 +106,8 @@ def residual_scores_batch(embeddings, *, key: jax.Array | None = None,
 def score_images(embeddings: Sequence, *, key: jax.Array | None = None,
                  mesh: jax.sharding.Mesh | None = None, chunk: int = 256,
                  progress: bool = False, **options) -> list[SolverResult]:
-  """Residual scores of a ragged list of images, in the input order.
+  """Residual scores of a ragged list of images (n_i, d), in the input
+  order.
 
   Images are grouped by shape and scored `chunk` at a time (bounding memory);
   `progress` shows a progress bar over images.

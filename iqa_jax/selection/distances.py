@@ -39,13 +39,15 @@ def _sq_from_gram(g: jax.Array) -> jax.Array:
 
 
 def euclidean(e: jax.Array) -> jax.Array:
-  """||e_i - e_j||_2, via the Gram matrix of the centred embeddings."""
+  """(n, n) ||e_i - e_j||_2 of e (n, d), via the Gram matrix of the
+  centred embeddings."""
   x = e - jnp.mean(e, axis=0)  # centring keeps the Gram trick accurate
   return _safe_sqrt(_sq_from_gram(jnp.matmul(x, x.T, precision=_HI)))
 
 
 def manhattan(e: jax.Array) -> jax.Array:
-  """||e_i - e_j||_1 (O(n^2 d); XLA fuses the difference into the sum)."""
+  """(n, n) ||e_i - e_j||_1 of e (n, d) (O(n^2 d); XLA fuses the
+  difference into the sum)."""
   d = jax.vmap(lambda row: jnp.sum(jnp.abs(e - row), axis=-1))(e)
   return jnp.where(jnp.eye(e.shape[0], dtype=bool), 0.0, d)
 
@@ -72,7 +74,8 @@ def ledoit_wolf_shrinkage(x: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def mahalanobis(e: jax.Array) -> jax.Array:
-  """sqrt((e_i - e_j)^T Sigma^-1 (e_i - e_j)), Sigma the Ledoit-Wolf estimate.
+  """(n, n) sqrt((e_i - e_j)^T Sigma^-1 (e_i - e_j)) of e (n, d), Sigma the
+  Ledoit-Wolf estimate.
 
   With Sigma = a I + b X^T X (a = delta mu, b = (1 - delta) / n, X centred),
   Woodbury gives X Sigma^-1 X^T = (K - K (a/b I + K)^-1 K) / a, K = X X^T,
@@ -115,8 +118,8 @@ DISTANCES = {"euclidean": euclidean, "manhattan": manhattan,
 
 
 def pairwise(e: jax.Array, *, distance: str = "euclidean") -> jax.Array:
-  """D for `distance` in "euclidean", "manhattan", "mahalanobis" (or the
-  paper's short names "EUC", "MAN", "MAH")."""
+  """D (n, n) of e (n, d) for `distance` in "euclidean", "manhattan",
+  "mahalanobis" (or the paper's short names "EUC", "MAN", "MAH")."""
   key = {"euc": "euclidean", "man": "manhattan",
          "mah": "mahalanobis"}.get(distance.lower(), distance.lower())
   if key not in DISTANCES:

@@ -60,13 +60,15 @@ def _variance_order(variances):
 
 
 def variance(variances) -> Ranking:
-  """Descending grey-level variance (ties: lower index)."""
+  """Descending grey-level variance of variances (n,) (ties: lower
+  index)."""
   order, v = _variance_order(variances)
   return Ranking(order, v, len(order))
 
 
 def variance_threshold(variances, *, threshold: float) -> Ranking:
-  """Descending variance; the patches with variance >= threshold pass."""
+  """Descending variance of variances (n,); the patches with variance
+  >= threshold pass."""
   order, v = _variance_order(variances)
   return Ranking(order, v, int(np.sum(v >= threshold)))
 
@@ -106,7 +108,8 @@ def _priority(n, variances):
 
 def greedy(embeddings, *, threshold: float, metric: str = "euclidean",
            variances=None) -> Ranking:
-  """Redundancy filter: keep, then drop the neighbours within `threshold`."""
+  """Redundancy filter over embeddings (n, d): keep, then drop the
+  neighbours within `threshold` (priority: variances (n,), or index)."""
   n, _ = check_embeddings(embeddings)
   order, crit = _priority(n, variances)
   kept = np.asarray(_greedy_mask(jnp.asarray(embeddings, jnp.float32),
@@ -137,8 +140,9 @@ def farthest_orders(embeddings: jax.Array, first: jax.Array) -> jax.Array:
 
 
 def farthest(embeddings, *, variances=None) -> Ranking:
-  """Farthest-point order: each next patch is the farthest from those
-  before it (the first: the highest variance, or patch 0)."""
+  """Farthest-point order of embeddings (n, d): each next patch is the
+  farthest from those before it (the first: the highest of variances (n,),
+  or patch 0)."""
   n, _ = check_embeddings(embeddings)
   order, crit = _priority(n, variances)
   idx = farthest_orders(np.asarray(embeddings)[None], np.asarray([order[0]]))
@@ -230,7 +234,8 @@ def _inputs(embeddings, patches, variances):
 
 def rank(name: str, key: jax.Array | None = None, *, embeddings=None,
          patches=None, variances=None, **options) -> Ranking:
-  """Ranks one image's patches with the selector `name` (see above)."""
+  """Ranks one image's patches with the selector `name` (see above):
+  embeddings (n, d), patches (n, H, W, 3), variances (n,) as it needs."""
   args, kwargs = _call_args(name, key, _inputs(embeddings, patches,
                                                variances), options)
   return get(name)(*args, **kwargs)

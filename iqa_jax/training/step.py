@@ -36,7 +36,8 @@ def weighted_mean(values: jax.Array, weight: jax.Array) -> jax.Array:
 
 def train_step(state: TrainState, batch: dict, *, loss_fn: Callable,
                tx: optax.GradientTransformation):
-  """(new state, loss): one gradient step of `loss_fn` on `batch`."""
+  """(new state, loss ()): one gradient step of `loss_fn` on `batch`, a
+  dict of (b, ...) arrays with batch["weight"] (b,)."""
   def objective(params):
     model = state.model(params)
     loss = loss_fn(model, batch)

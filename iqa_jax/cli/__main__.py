@@ -1,0 +1,7 @@
+"""`python -m iqa_jax.cli` is `iqa-jax`."""
+
+import sys
+
+from iqa_jax.cli import main
+
+sys.exit(main())
