@@ -40,24 +40,19 @@ from _timing import interleaved_times, machine
 from PIL import Image
 
 from iqa_jax import distortions, images, weights
-from iqa_jax.fr.preprocess import official_size
 from iqa_jax.data import demo2d
-from iqa_jax.fr import smic
+from iqa_jax.fr import preprocess, smic
 from iqa_jax.models.vgg import VGG16
 
 
 def _pair():
-  ref = demo2d._reference("astronaut", (0, 100, 300))  # pylint: disable=protected-access
+  ref = demo2d.reference("astronaut", (0, 100, 300))
   big = Image.fromarray(ref.astype(np.uint8)).resize((512, 512),
                                                      Image.BICUBIC)
   ref = np.asarray(big)[64:448]                               # 384 x 512
   dist = images.to_uint8(distortions.jpeg(ref / 255.0, quality=20))
-  h, w = official_size(*ref.shape[:2])
-  out = []
-  for x in (ref, dist):
-    im = Image.fromarray(np.asarray(x, np.uint8)).resize((w, h),
-                                                         Image.BILINEAR)
-    out.append(np.asarray(im, np.float32)[None] / 255.0)
+  out = [preprocess.smic_resize(np.asarray(x, np.float32) / 255.0)[None]
+         for x in (ref, dist)]
   return out
 
 

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
@@ -94,6 +93,21 @@ def _forward(graphdef, params, z, mesh=None, batch_size: int = 65536):
   return parallel.map_batches(fn, z, batch_size=batch_size, mesh=mesh)
 
 
+def _val_plcc(graphdef, val, mean, std, pooling_name, mesh):
+  """evaluate(model) for the loop: the validation images' PLCC after
+  pooling (-inf for constant predictions)."""
+  xv, iv, yv = val
+  zv = ((np.asarray(xv, np.float32) - mean) / std).astype(np.float32)
+  iv, yv = np.asarray(iv), np.asarray(yv, np.float64)
+
+  def evaluate(model):
+    pooled = pooling.pool_patches(
+        _forward(graphdef, nnx.state(model, nnx.Param), zv, mesh), iv,
+        len(yv), pooling=pooling_name)
+    return stats.plcc(pooled, yv) if np.ptp(pooled) > 0 else -np.inf
+  return evaluate
+
+
 def predict(result: TrainResult, x, *, mesh=None) -> np.ndarray:
   """(N,) patch scores of embeddings x (N, d)."""
   z = ((np.asarray(x, np.float32) - result.mean) / result.std).astype(
@@ -130,18 +144,8 @@ def fit(x, y, *, val=None, config: TrainConfig = TrainConfig(),
   tx = _adam(float(cfg.learning_rate))
   state = training.TrainState.create(
       Regressor(x.shape[1], hidden=cfg.hidden, rngs=nnx.Rngs(cfg.seed)), tx)
-  evaluate = None
-  if val is not None:
-    xv, iv, yv = val
-    zv = ((np.asarray(xv, np.float32) - mean) / std).astype(np.float32)
-    iv, yv = np.asarray(iv), np.asarray(yv, np.float64)
-
-    def evaluate(model):
-      params = nnx.state(model, nnx.Param)
-      pooled = pooling.pool_patches(
-          _forward(state.graphdef, params, zv, mesh), iv, len(yv),
-          pooling=cfg.pooling)
-      return stats.plcc(pooled, yv) if np.ptp(pooled) > 0 else -np.inf
+  evaluate = None if val is None else _val_plcc(state.graphdef, val, mean,
+                                                 std, cfg.pooling, mesh)
   hooks = ()
   if on_epoch is not None:
     hooks = (lambda epoch, logs: on_epoch(

@@ -27,10 +27,11 @@ def add_parser(sub) -> None:
                           required=True)
   dsub.add_parser("list", help="the registered datasets")
   prep = dsub.add_parser("prepare", help="build a dataset from its archive")
-  prep.add_argument("name")
+  prep.add_argument("name", help="a dataset of `iqa-jax datasets list`")
   prep.add_argument("--manual-dir", help="the extracted official archive "
                     "(built-in sets need none)")
-  prep.add_argument("--data-dir", help="where prepared datasets live")
+  prep.add_argument("--data-dir", help="where prepared datasets live "
+                    "(default $IQA_JAX_HOME/datasets)")
   prep.add_argument("--allow-missing", action="store_true",
                     help="build what is present, report the rest")
   prep.add_argument("--overwrite", action="store_true",

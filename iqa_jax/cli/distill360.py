@@ -32,16 +32,24 @@ def add_parser(sub) -> None:
   d.add_argument("--workdir", help="default $IQA_JAX_HOME/runs/demo")
   d.add_argument("--overwrite", action="store_true",
                  help="delete the work directory's old results first")
-  d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+  d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                 help="change one key of the runlocal config (repeatable; "
+                 "the keys are documented in iqa_jax/distill360/config.py)")
   d.set_defaults(run=_run_demo)
   p = sub.add_parser("distill360", help="the patch-distillation experiment",
                      description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--config", default="paper",
-                 help="paper | runlocal | livec | FILE.py[:ARG]")
-  p.add_argument("--workdir", required=True)
-  p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-  p.add_argument("--overwrite", action="store_true")
+                 help="paper | runlocal | livec | FILE.py[:ARG] (default "
+                 "paper: the paper's protocol)")
+  p.add_argument("--workdir", required=True,
+                 help="where results, tables, plots and checkpoints go; a "
+                 "run started again there resumes")
+  p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                 help="change one config key (repeatable; the keys are "
+                 "documented in iqa_jax/distill360/config.py)")
+  p.add_argument("--overwrite", action="store_true",
+                 help="delete the work directory's old results first")
   p.set_defaults(run=_run)
 
 

@@ -157,14 +157,15 @@ class Scorer:
     preprocessed one batch at a time; pairs of one size are scored
     together. A pair of different sizes, an unreadable file or an image too
     small for the metric raises with the file's name."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, (r, d) in enumerate(pairs):
+    def pair_size(pair):
+      r, d = pair
       hr, hd = preprocess_lib.image_size(r), preprocess_lib.image_size(d)
       if hr != hd:
         raise ValueError(f"{d} is {hd[0]} x {hd[1]} but its reference {r} "
                          f"is {hr[0]} x {hr[1]}; full-reference metrics "
                          "need equal sizes.")
-      groups.setdefault(hr, []).append(i)
+      return hr
+    groups = parallel.group_by_shape(pairs, shape_of=pair_size)
     scores = np.full(len(pairs), np.nan)
     bar = parallel.progress_bar(total=len(pairs), desc=self.name,
                                 unit="pair", enabled=progress)
@@ -177,10 +178,10 @@ class Scorer:
         except ValueError as e:   # e.g. an image too small for the metric
           if isinstance(e, images.ImageDecodeError):
             raise
-          size = preprocess_lib.official_size(h, w) \
+          hs, ws = preprocess_lib.official_size(h, w) \
               if self.preprocess == "smic" else (h, w)
           raise ValueError(f"{pairs[idx[0]][1]} ({h} x {w}, scored at "
-                           f"{size[0]} x {size[1]}): {e}") from None
+                           f"{hs} x {ws}): {e}") from None
     return scores
 
 
