@@ -32,7 +32,7 @@ from iqa_jax.stats import (aggregate, evaluate, fit_logistic, krcc, plcc, rmse,
 _SUBMODULES = (
     "checkpoint", "data", "distill360", "distortions", "embed", "embed_cache",
     "fr", "images", "mic", "models", "parallel", "paths", "pooling",
-    "regression", "results", "sampling", "score_files", "selection",
+    "registry", "regression", "results", "sampling", "score_files", "selection",
     "sphere", "stats", "training", "weights",
 )
 

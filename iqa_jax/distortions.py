@@ -22,8 +22,7 @@ from PIL import Image
 
 from iqa_jax import images as images_lib
 
-__all__ = ["jpeg", "jpeg2000", "gaussian_blur", "gaussian_noise",
-           "gaussian_kernel"]
+__all__ = ["jpeg", "jpeg2000", "gaussian_blur", "gaussian_noise"]
 
 
 def _codec_round_trip(image, fmt: str, **options) -> np.ndarray:
@@ -51,17 +50,6 @@ def jpeg2000(image, *, ratio: float) -> np.ndarray:
                            quality_layers=[float(ratio)], irreversible=True)
 
 
-def gaussian_kernel(sigma: float, *, truncate: float = 4.0,
-                    radius: int | None = None) -> np.ndarray:
-  """The normalised 1-D Gaussian (float64) of `scipy.ndimage.gaussian_filter`
-  (radius int(truncate sigma + 0.5) unless given)."""
-  if radius is None:
-    radius = int(truncate * sigma + 0.5)
-  x = np.arange(-radius, radius + 1, dtype=np.float64)
-  k = np.exp(-0.5 * (x / sigma) ** 2)
-  return k / k.sum()
-
-
 def gaussian_blur(image: jax.Array, *, sigma: float,
                   truncate: float = 4.0) -> jax.Array:
   """Gaussian blur of an (H, W, C) or (N, H, W, C) image.
@@ -71,7 +59,8 @@ def gaussian_blur(image: jax.Array, *, sigma: float,
   """
   if sigma <= 0:
     raise ValueError(f"sigma must be > 0, got {sigma}.")
-  k = jnp.asarray(gaussian_kernel(sigma, truncate=truncate), jnp.float32)
+  k = jnp.asarray(images_lib.gaussian_kernel(sigma, truncate=truncate),
+                  jnp.float32)
   r = (k.shape[0] - 1) // 2
   x = jnp.asarray(image, jnp.float32)
   batched = x.ndim == 4

@@ -43,6 +43,7 @@ __all__ = [
     "extract_grid",
     "filter_axis",
     "grey",
+    "gaussian_kernel",
     "patch_variance",
     "LUMA",
 ]
@@ -333,6 +334,17 @@ def filter_axis(x: jax.Array, kernel, *, axis: int,
     xp, n = jnp.pad(x, pad, mode=mode), x.shape[axis]
   return sum(float(kernel[i]) * jax.lax.slice_in_dim(xp, i, i + n, axis=axis)
              for i in range(len(kernel)) if kernel[i] != 0)
+
+
+def gaussian_kernel(sigma: float, *, truncate: float = 4.0,
+                    radius: int | None = None) -> np.ndarray:
+  """The normalised 1-D Gaussian (float64) of `scipy.ndimage.gaussian_filter`
+  (radius int(truncate sigma + 0.5) unless given)."""
+  if radius is None:
+    radius = int(truncate * sigma + 0.5)
+  x = np.arange(-radius, radius + 1, dtype=np.float64)
+  k = np.exp(-0.5 * (x / sigma) ** 2)
+  return k / k.sum()
 
 
 def grey(image):

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from iqa_jax import registry
+
 __all__ = ["POOLINGS", "get", "median_consensus", "mean",
            "variance_weighted", "masked_median", "pool_patches"]
 
@@ -77,10 +79,7 @@ POOLINGS = {"median_consensus": median_consensus, "mean": mean,
 
 def get(name: str):
   """The pooling function registered as `name`."""
-  if name not in POOLINGS:
-    raise ValueError(f"unknown pooling {name!r}; choose from "
-                     f"{sorted(POOLINGS)}.")
-  return POOLINGS[name]
+  return registry.lookup(POOLINGS, name, family="pooling")
 
 
 def pool_patches(q, image_index, n_images: int, *,

@@ -16,6 +16,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 
+from iqa_jax import registry as registry_lib
 from iqa_jax.fr import psnr as psnr_lib
 from iqa_jax.fr import smic
 from iqa_jax.fr import ssim as ssim_lib
@@ -80,11 +81,7 @@ def register(metric: MetricSpec) -> MetricSpec:
 
 def spec(name: str) -> MetricSpec:
   """The MetricSpec registered as `name`."""
-  try:
-    return METRICS[name]
-  except KeyError:
-    raise ValueError(f"unknown metric {name!r}; known: "
-                     f"{', '.join(METRICS)}.") from None
+  return registry_lib.lookup(METRICS, name, family="metric")
 
 
 def names() -> tuple[str, ...]:

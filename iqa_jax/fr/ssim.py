@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax import distortions, images
+from iqa_jax import images
 from iqa_jax.fr.psnr import _pair
 
 __all__ = ["ssim", "ssim_map"]
@@ -35,7 +35,7 @@ _BORDERS = {"reflect": "symmetric", "valid": "valid"}
 def _kernel(sigma: float, window: int | None) -> np.ndarray:
   if window is not None and (window < 1 or window % 2 == 0):
     raise ValueError(f"window must be odd and positive, got {window}.")
-  return distortions.gaussian_kernel(
+  return images.gaussian_kernel(
       sigma, truncate=3.5, radius=None if window is None else (window - 1) // 2)
 
 

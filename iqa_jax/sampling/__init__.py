@@ -24,6 +24,7 @@ from __future__ import annotations
 import inspect
 from typing import NamedTuple
 
+from iqa_jax import registry
 from iqa_jax.sampling import base, erp, planar, saliency, scanpath
 from iqa_jax.sampling.base import Patches
 from iqa_jax.sampling.erp import coverage, erp_grid, latitude, latitude_layout
@@ -65,18 +66,12 @@ SAMPLERS = {
 
 def get(name: str) -> Sampler:
   """The sampler registered as `name`."""
-  try:
-    return SAMPLERS[name]
-  except KeyError:
-    raise ValueError(f"unknown sampler {name!r}; known: "
-                     f"{', '.join(SAMPLERS)}.") from None
+  return registry.lookup(SAMPLERS, name, family="sampler")
 
 
 def required_options(name: str) -> list[str]:
   """The keyword options sampler `name` cannot do without."""
-  params = inspect.signature(get(name).fn).parameters.values()
-  return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY
-          and p.default is inspect.Parameter.empty]
+  return registry.required_options(get(name).fn)
 
 
 def sample(name: str, image, *, key=None, **options) -> Patches:

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax import distortions, images
+from iqa_jax import images
 from iqa_jax.sampling import saliency
 from iqa_jax.sampling.base import Patches
 
@@ -121,7 +121,7 @@ def harris_response(image, *, sigma: float = 1.0, k: float = 0.05):
                                                mode="constant")
   gx = filt(filt(g, d, 1), s, 0)
   gy = filt(filt(g, d, 0), s, 1)
-  gauss = distortions.gaussian_kernel(sigma)
+  gauss = images.gaussian_kernel(sigma)
   smooth = lambda a: filt(filt(a, gauss, 0), gauss, 1)
   axx, ayy, axy = smooth(gx * gx), smooth(gy * gy), smooth(gx * gy)
   return axx * ayy - axy ** 2 - k * (axx + ayy) ** 2

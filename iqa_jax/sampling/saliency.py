@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax import distortions, images
+from iqa_jax import images
 
 __all__ = ["spectral_residual"]
 
@@ -48,7 +48,7 @@ def _spectral_residual(image, *, width, sigma, wrap):
                               box, axis=1, mode="wrap")
   sal = jnp.abs(jnp.fft.ifft2(jnp.exp(log_amp - smooth + 1j * phase))) ** 2
   sigma = sigma if sigma is not None else 3.0 * width / 64
-  k = distortions.gaussian_kernel(sigma, radius=max(1, int(np.ceil(3 * sigma))))
+  k = images.gaussian_kernel(sigma, radius=max(1, int(np.ceil(3 * sigma))))
   sal = images.filter_axis(sal, k, axis=0, mode="reflect")
   sal = images.filter_axis(sal, k, axis=1, mode="wrap" if wrap else "reflect")
   sal = images.resize(sal[..., None], (h, w), method="bilinear")[..., 0]

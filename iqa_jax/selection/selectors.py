@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax import images, parallel
+from iqa_jax import images, parallel, registry
 from iqa_jax.selection import batch, distances, residual
 from iqa_jax.selection.base import Ranking, check_embeddings, check_patches
 
@@ -161,18 +161,12 @@ SELECTORS = {
 
 def get(name: str):
   """The selector function called `name`."""
-  try:
-    return SELECTORS[name]
-  except KeyError:
-    raise ValueError(f"unknown selector {name!r}; known: "
-                     f"{', '.join(sorted(SELECTORS))}.") from None
+  return registry.lookup(SELECTORS, name, family="selector")
 
 
 def required_options(name: str) -> list[str]:
   """The options selector `name` cannot do without (beyond its inputs)."""
-  params = inspect.signature(get(name)).parameters.values()
-  return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY
-          and p.default is inspect.Parameter.empty and p.name not in _INPUTS]
+  return registry.required_options(get(name), exclude=_INPUTS)
 
 
 def _call_args(name, key, inputs, options):
