@@ -185,9 +185,8 @@ def _call_args(name, key, inputs, options):
       inspect.Parameter.KEYWORD_ONLY
   takes = [p for p in params if p in _INPUTS]
   opts = [p for p in params if p not in _INPUTS and p != "key"]
-  unknown = [o for o in options if o not in params or o in _INPUTS]
-  if unknown and not any(params[p].kind is inspect.Parameter.VAR_KEYWORD
-                         for p in params):
+  unknown = [o for o in options if o not in opts]
+  if unknown:
     raise ValueError(f"selector {name!r} has no option(s) {unknown}; its "
                      f"options: {opts or 'none'}.")
   missing = [o for o in opts if o not in options and
