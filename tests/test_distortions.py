@@ -1,6 +1,5 @@
 """Tests of the synthetic distortions and the demo2d dataset."""
 
-import time
 
 import jax
 import numpy as np
@@ -88,11 +87,8 @@ def _check_proxy_decreases(src) -> int:
   return len(by_series)
 
 
-def test_demo2d_deterministic_fast_and_monotone(tmp_path):
-  t0 = time.perf_counter()
+def test_demo2d_deterministic_and_monotone(tmp_path):
   src = data.load("demo2d", data_dir=tmp_path / "a")
-  seconds = time.perf_counter() - t0
-  assert seconds < 120, f"demo2d took {seconds:.0f} s"  # generous for CI
   data.load("demo2d", data_dir=tmp_path / "b")
   for sub in ("demo2d/1.0.0/demo2d-images.array_record-00000-of-00001",
               "demo2d/1.0.0/demo2d-references.array_record-00000-of-00001"):
@@ -111,10 +107,7 @@ def test_demo2d_deterministic_fast_and_monotone(tmp_path):
 def test_demo360_builds_with_monotone_proxy(tmp_path):
   from iqa_jax.data import demo360  # pylint: disable=g-import-not-at-top
 
-  t0 = time.perf_counter()
   src = data.load("demo360", data_dir=tmp_path)
-  seconds = time.perf_counter() - t0
-  assert seconds < 150, f"demo360 took {seconds:.0f} s"  # generous for CI
   assert len(src) == 240 and len(set(src.ref_ids.tolist())) == 12
   assert src.metadata["kind"] == "360"
   assert _check_proxy_decreases(src) == 48

@@ -96,7 +96,9 @@ def test_exif_orientation_applied():
 def test_corrupt_data_raises_with_name(data):
   if data is None:
     data = _encode(Image.fromarray(RGB), "PNG")[:60]  # truncated
-  with pytest.raises(images.ImageDecodeError, match="photo.png: cannot decode"):
+  want = "photo.png: the file is empty" if not data else \
+      "photo.png: cannot decode"
+  with pytest.raises(images.ImageDecodeError, match=want):
     images.decode(data, name="photo.png")
   with pytest.raises(images.ImageDecodeError, match="photo.png"):
     images.verify(data, name="photo.png")
