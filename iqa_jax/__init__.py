@@ -26,8 +26,6 @@ from __future__ import annotations
 import importlib
 
 from iqa_jax._version import __version__
-from iqa_jax.stats import (aggregate, evaluate, fit_logistic, krcc, plcc, rmse,
-                           srcc)
 
 _SUBMODULES = (
     "checkpoint", "data", "distill360", "distortions", "embed", "embed_cache",
@@ -36,15 +34,21 @@ _SUBMODULES = (
     "sphere", "stats", "training", "weights",
 )
 
-__all__ = ["__version__", "aggregate", "evaluate", "fit_logistic", "krcc",
-           "plcc", "rmse", "srcc", *_SUBMODULES]
+# iqa_jax.stats's evaluation functions, re-exported (loaded with SciPy on
+# first use).
+_STATS = ("aggregate", "evaluate", "fit_logistic", "krcc", "plcc", "rmse",
+          "srcc")
+
+__all__ = ["__version__", *_STATS, *_SUBMODULES]
 
 
 def __getattr__(name: str):
   if name in _SUBMODULES:
     return importlib.import_module(f"iqa_jax.{name}")
+  if name in _STATS:
+    return getattr(importlib.import_module("iqa_jax.stats"), name)
   raise AttributeError(f"module 'iqa_jax' has no attribute {name!r}")
 
 
 def __dir__():
-  return sorted(set(globals()) | set(_SUBMODULES))
+  return sorted(set(globals()) | set(_SUBMODULES) | set(_STATS))

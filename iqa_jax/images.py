@@ -207,7 +207,9 @@ def encode_png(image) -> bytes:
   if a.dtype != np.uint8:
     a = to_uint8(a)
   buf = io.BytesIO()
-  Image.fromarray(a).save(buf, format="PNG", compress_level=6)
+  # Level 1: four times faster than 6 on photographs, for files about a
+  # tenth larger (the pixels are the same at every level).
+  Image.fromarray(a).save(buf, format="PNG", compress_level=1)
   return buf.getvalue()
 
 

@@ -185,15 +185,22 @@ def test_no_command_exits_2(capsys):
 
 
 def test_second_run_does_not_compile_again(folders, tmp_path):
-  """The persistent compilation cache: run 2 on the same image sizes adds
-  no compiled program (it finds run 1's)."""
+  """The persistent compilation cache: run 2 on the same image sizes finds
+  the metric's compiled program that run 1 stored (JAX reports every
+  persistent-cache miss when asked to explain them)."""
   cache = tmp_path / "jax_cache"
-  env = {**os.environ, "IQA_JAX_COMPILATION_CACHE": str(cache)}
+  env = {**os.environ, "IQA_JAX_COMPILATION_CACHE": str(cache),
+         "JAX_EXPLAIN_CACHE_MISSES": "1"}
   cmd = [sys.executable, "-m", "iqa_jax.cli", "score", "--metric",
          "psnr_smic", "--ref", str(folders / "refs"), "--dist",
          str(folders / "dist"), "--overwrite", "--out", str(tmp_path / "s.csv")]
-  subprocess.run(cmd, env=env, check=True, capture_output=True)
-  first = sorted(p.name for p in cache.iterdir())
-  assert first, "nothing was cached"
-  subprocess.run(cmd, env=env, check=True, capture_output=True)
-  assert sorted(p.name for p in cache.iterdir()) == first
+  miss = "CACHE MISS for 'jit_score'"
+  first = subprocess.run(cmd, env=env, check=True, capture_output=True,
+                         text=True)
+  assert miss in first.stderr
+  assert any(p.name.startswith("jit_score-") for p in cache.iterdir())
+  second = subprocess.run(cmd, env=env, check=True, capture_output=True,
+                          text=True)
+  assert "PERSISTENT COMPILATION CACHE MISS" in second.stderr  # reported
+  assert miss not in second.stderr
+  assert read_scores(tmp_path / "s.csv").names

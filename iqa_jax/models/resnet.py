@@ -101,7 +101,7 @@ class ResNet50(nnx.Module):
       KeyError: names are missing or unexpected (the message lists them).
       ValueError: a shape differs.
     """
-    model = cls(rngs=nnx.Rngs(0))
+    model = nnx.eval_shape(lambda: cls(rngs=nnx.Rngs(0)))  # shapes only
     targets = dict(_targets(model))
     given = {k for k in state if not k.startswith("fc.")
              and not k.endswith("num_batches_tracked")}
@@ -121,7 +121,7 @@ class ResNet50(nnx.Module):
       if a.shape != var.shape:
         raise ValueError(f"{name}: expected shape {var.shape} (after "
                          f"OIHW -> HWIO), got {a.shape}.")
-      var[...] = jnp.asarray(a)
+      var.set_value(jnp.asarray(a))
     return model
 
 
