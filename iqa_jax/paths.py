@@ -38,7 +38,8 @@ def compilation_cache_dir() -> Path | None:
 
 def enable_compilation_cache() -> Path | None:
   """Turns on JAX's persistent compilation cache in `compilation_cache_dir`
-  (programs that took over 0.5 s to compile are kept), so a second run with
+  (programs that took over 0.5 s to compile are kept, unless
+  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS says otherwise), so a second run with
   the same shapes does not compile again. Returns the folder, or None when
   switched off."""
   folder = compilation_cache_dir()
@@ -47,5 +48,6 @@ def enable_compilation_cache() -> Path | None:
   import jax  # pylint: disable=g-import-not-at-top
   folder.mkdir(parents=True, exist_ok=True)
   jax.config.update("jax_compilation_cache_dir", str(folder))
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   return folder

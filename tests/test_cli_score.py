@@ -189,11 +189,14 @@ def test_second_run_does_not_compile_again(folders, tmp_path):
   the metric's compiled program that run 1 stored (JAX reports every
   persistent-cache miss when asked to explain them)."""
   cache = tmp_path / "jax_cache"
+  # SSIM compiles in well under iqa-jax's 0.5 s threshold: keep every
+  # program here (the SMIC metrics pass it; the note measures psnr_smic).
   env = {**os.environ, "IQA_JAX_COMPILATION_CACHE": str(cache),
-         "JAX_EXPLAIN_CACHE_MISSES": "1"}
-  cmd = [sys.executable, "-m", "iqa_jax.cli", "score", "--metric",
-         "psnr_smic", "--ref", str(folders / "refs"), "--dist",
-         str(folders / "dist"), "--overwrite", "--out", str(tmp_path / "s.csv")]
+         "JAX_EXPLAIN_CACHE_MISSES": "1",
+         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+  cmd = [sys.executable, "-m", "iqa_jax.cli", "score", "--metric", "ssim",
+         "--ref", str(folders / "refs"), "--dist", str(folders / "dist"),
+         "--overwrite", "--out", str(tmp_path / "s.csv")]
   miss = "CACHE MISS for 'jit_score'"
   first = subprocess.run(cmd, env=env, check=True, capture_output=True,
                          text=True)
@@ -201,6 +204,6 @@ def test_second_run_does_not_compile_again(folders, tmp_path):
   assert any(p.name.startswith("jit_score-") for p in cache.iterdir())
   second = subprocess.run(cmd, env=env, check=True, capture_output=True,
                           text=True)
-  assert "PERSISTENT COMPILATION CACHE MISS" in second.stderr  # reported
-  assert miss not in second.stderr
+  assert "TRACING CACHE MISS" in second.stderr   # misses are reported ...
+  assert "PERSISTENT COMPILATION CACHE MISS" not in second.stderr  # ... none
   assert read_scores(tmp_path / "s.csv").names

@@ -14,6 +14,8 @@ downloaded: `iqa_jax.weights.read_state_dict` reads a torchvision `.pth`
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Mapping
 
 import jax
@@ -101,7 +103,7 @@ class ResNet50(nnx.Module):
       KeyError: names are missing or unexpected (the message lists them).
       ValueError: a shape differs.
     """
-    model = nnx.eval_shape(lambda: cls(rngs=nnx.Rngs(0)))  # shapes only
+    model = nnx.merge(*_abstract(cls))   # shapes only: all are replaced
     targets = dict(_targets(model))
     given = {k for k in state if not k.startswith("fc.")
              and not k.endswith("num_batches_tracked")}
@@ -123,6 +125,14 @@ class ResNet50(nnx.Module):
                          f"OIHW -> HWIO), got {a.shape}.")
       var.set_value(jnp.asarray(a))
     return model
+
+
+@functools.lru_cache(maxsize=2)
+def _abstract(cls):
+  """(graphdef, state of shapes) of a model of class `cls`: tracing the
+  constructor takes a second, a real random initialisation 11 s (its first
+  compilation, on 2 CPU cores)."""
+  return nnx.split(nnx.eval_shape(lambda: cls(rngs=nnx.Rngs(0))))
 
 
 def _targets(model: ResNet50):
@@ -150,7 +160,7 @@ def _targets(model: ResNet50):
 
 def expected_keys() -> dict[str, tuple[int, ...]]:
   """The torchvision names and (torch-layout) shapes ResNet50 needs."""
-  model = ResNet50(rngs=nnx.Rngs(0))
+  model = nnx.merge(*_abstract(ResNet50))
   out = {}
   for name, (var, is_conv) in _targets(model):
     shape = tuple(var.shape)
