@@ -39,9 +39,9 @@ def compilation_cache_dir() -> Path | None:
 def enable_compilation_cache() -> Path | None:
   """Turns on JAX's persistent compilation cache in `compilation_cache_dir`
   (programs that took over 0.5 s to compile are kept, unless
-  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS says otherwise), so a second run with
-  the same shapes does not compile again. Returns the folder, or None when
-  switched off."""
+  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS says otherwise), so a second
+  run with the same shapes does not compile again. Returns the folder, or
+  None when switched off."""
   folder = compilation_cache_dir()
   if folder is None:
     return None

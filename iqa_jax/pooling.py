@@ -1,8 +1,8 @@
 """Image scores from patch scores (source text 001 Eq. 21-22; text 000).
 
 Every function takes patch scores q (..., N) and an optional boolean
-`mask=` (..., N) of the patches that exist (images with fewer patches are padded),
-and returns (...,) image scores; all are jittable. `pool_patches` pools a
+`mask=` (..., N) of the patches that exist (images with fewer patches are
+padded), and returns (...,) image scores; all are jittable. `pool_patches` pools a
 flat, ragged list of patch scores (each with its image index) with any of
 them.
 

@@ -76,7 +76,8 @@ def run_cell(ps, orders, rate: float, split, cfg, *, seed: int,
                            max_epochs=cfg.max_epochs, patience=cfg.patience,
                            seed=seed, pooling=cfg.pooling)
   t0 = time.perf_counter()
-  res = regression.fit(x, y, val=val, config=tcfg, checkpoint_dir=checkpoint_dir)
+  res = regression.fit(x, y, val=val, config=tcfg,
+                       checkpoint_dir=checkpoint_dir)
   t_train = time.perf_counter() - t0
   q = regression.predict(res, xt)
   weights = None

@@ -124,7 +124,8 @@ def run(cfg, workdir, *, overwrite: bool = False) -> dict:
               todo.append((seed, sel, d, h, rate, f, split, cid))
     orders_cache = {}
     bar = parallel.progress_bar(total=len(todo), desc=f"{sampler} cells",
-                                unit="cell", enabled=cfg.progress and bool(todo))
+                                unit="cell",
+                                enabled=cfg.progress and bool(todo))
     for seed, sel, d, h, rate, f, split, cid in todo:
       okey = (sel, d, h, seed if sel == "random" else 0)
       if okey not in orders_cache:

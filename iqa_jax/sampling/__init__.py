@@ -36,7 +36,8 @@ from iqa_jax.sampling.scanpath import (Fixations, fixation_viewports,
                                        generate, read_fixations)
 
 __all__ = [
-    "SAMPLERS", "Sampler", "get", "sample", "required_options", "Patches", "base", "erp",
+    "SAMPLERS", "Sampler", "get", "sample", "required_options", "Patches",
+    "base", "erp",
     "planar", "saliency", "scanpath", "coverage", "erp_grid", "latitude",
     "latitude_layout", "grid", "harris", "harris_response",
     "random_positions", "saliency_weighted", "variance_weighted",
