@@ -181,12 +181,12 @@ def read_size(path: str | os.PathLike, *,
   applied), without decoding the pixels."""
   path = Path(path)
   try:
-    data = path.read_bytes()
+    empty = path.stat().st_size == 0
   except OSError as e:
     raise ImageDecodeError(f"{path}: cannot read the file ({e}).") from None
-  _check_not_empty(data, str(path), fix)
+  _check_not_empty(b"" if empty else b"-", str(path), fix)
   try:
-    with Image.open(io.BytesIO(data)) as im:
+    with Image.open(path) as im:
       w, h = im.size
       if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):   # EXIF rotation
         w, h = h, w

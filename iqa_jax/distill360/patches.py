@@ -11,7 +11,6 @@ or a killed one started again, reads what is cached and embeds the rest.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import NamedTuple
 
@@ -82,9 +81,7 @@ def sample(sampler: str, image: np.ndarray, *, cfg, key,
         raise FileNotFoundError(f"sp_fixations_dir: no {fix.name} for image "
                                 f"{name} in {cfg.sp_fixations_dir}.")
       options["fixations"] = fix
-  if "key" in inspect.signature(sampling.get(sampler).fn).parameters:
-    options["key"] = key
-  return sampling.sample(sampler, image, **options)
+  return sampling.sample(sampler, image, key=key, **options)
 
 
 def _sampler_key(cfg, sampler):

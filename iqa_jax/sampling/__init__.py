@@ -13,8 +13,8 @@
   saliency   2d    planar.saliency_weighted: positions ~ spectral residual
   harris     2d    planar.harris: centred on Harris corners
 
-`sample` passes `key` to the samplers that draw at random (required there)
-and refuses unknown options. Modules: `erp` (ERP grid, LAT, coverage),
+`sample` passes `key` to the samplers that draw at random (required there;
+the others do not need one) and refuses unknown options. Modules: `erp` (ERP grid, LAT, coverage),
 `scanpath` (fixation generator, reader, SP), `planar` (2-D samplers),
 `saliency` (spectral residual), `base` (`Patches`).
 """
@@ -92,6 +92,4 @@ def sample(name: str, image, *, key=None, **options) -> Patches:
       raise ValueError(f"sampler {name!r} is random: pass "
                        "key=jax.random.key(seed).")
     return fn(key, image, **options)
-  if key is not None:
-    raise ValueError(f"sampler {name!r} is deterministic; it takes no key.")
-  return fn(image, **options)
+  return fn(image, **options)   # deterministic: `key` is not needed

@@ -239,7 +239,8 @@ def rank_images(name: str, key: jax.Array | None = None, *, embeddings=None,
                 **options) -> list[Ranking]:
   """`rank` for many images (lists, ragged by image): image i gets
   `fold_in(key, i)`. The residual selector solves all images in sharded,
-  vmapped calls per patch count, farthest runs vmapped per patch count."""
+  vmapped calls per patch count; farthest and random run vmapped per patch
+  count."""
   m = next(len(x) for x in (embeddings, patches, variances) if x is not None)
   per = [_inputs(*(None if x is None else x[i]
                    for x in (embeddings, patches, variances)))
@@ -261,6 +262,22 @@ def rank_images(name: str, key: jax.Array | None = None, *, embeddings=None,
       for i, o, (_, crit) in zip(idx, orders, pri):
         out[i] = Ranking(o, crit, len(o))
     return out
+  if name == "random":
+    _call_args(name, key, per[0], options)   # checks the key and options
+    out = [None] * m
+    for (n,), idx in parallel.group_by_shape(
+        [p["n"] for p in per], shape_of=lambda n: (n,)).items():
+      keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(idx))
+      orders = np.asarray(_permutations(keys, n))
+      for i, o in zip(idx, orders):
+        out[i] = Ranking(o, np.full(n, np.nan), n)
+    return out
   return [rank(name, None if key is None else jax.random.fold_in(key, i),
                **{k: v for k, v in per[i].items() if k != "n"}, **options)
           for i in range(m)]
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _permutations(keys, n):
+  """(B, n) `random`'s permutation for each of B keys."""
+  return jax.vmap(lambda k: jax.random.permutation(k, n))(keys)
