@@ -82,11 +82,16 @@ def get(name: str):
   return registry.lookup(POOLINGS, name, family="pooling")
 
 
+def _bucket(n: int, step: int) -> int:
+  return max(step, -(-n // step) * step)
+
+
 def pool_patches(q, image_index, n_images: int, *,
                  pooling: str = "median_consensus",
                  weights=None) -> np.ndarray:
   """(n_images,) image scores from patch scores q (N,) and each patch's
-  image index (N,), padding the ragged groups into one masked array."""
+  image index (N,), padding the ragged groups into one masked array (its
+  shape rounded up, so that similar calls reuse one compiled pooling)."""
   q = np.asarray(q, np.float32)
   idx = np.asarray(image_index)
   counts = np.bincount(idx, minlength=n_images)
@@ -95,15 +100,17 @@ def pool_patches(q, image_index, n_images: int, *,
                      "pool.")
   order = np.argsort(idx, kind="stable")
   slot = np.arange(len(idx)) - np.repeat(np.cumsum(counts) - counts, counts)
-  width = int(counts.max())
-  grid = np.zeros((n_images, width), np.float32)
-  mask = np.zeros((n_images, width), bool)
+  rows, width = _bucket(n_images, 64), _bucket(int(counts.max()), 8)
+  grid = np.zeros((rows, width), np.float32)
+  mask = np.zeros((rows, width), bool)
+  mask[n_images:, 0] = True          # padding rows: one dummy patch each
   grid[idx[order], slot] = q[order]
   mask[idx[order], slot] = True
   w = None
   if weights is not None:
-    w = np.zeros((n_images, width), np.float32)
+    w = np.zeros((rows, width), np.float32)
     w[idx[order], slot] = np.asarray(weights, np.float32)[order]
   fn = get(pooling)
-  return np.asarray(fn(jnp.asarray(grid), mask=jnp.asarray(mask),
-                       **({} if w is None else {"weights": jnp.asarray(w)})))
+  out = fn(jnp.asarray(grid), mask=jnp.asarray(mask),
+           **({} if w is None else {"weights": jnp.asarray(w)}))
+  return np.asarray(out)[:n_images]

@@ -8,38 +8,15 @@ training, pooling, tables, plots) in well under a minute.
 
 import json
 
-import numpy as np
 import pytest
-from scipy import ndimage
 
+import tiny_sets
 from iqa_jax import embed, results
 from iqa_jax.cli import distill360 as cli
-from iqa_jax.data import demo2d, registry
 from iqa_jax.distill360 import config, pipeline
 
 
-def _refs():
-  out = []
-  for r in range(6):
-    rng = np.random.default_rng(r)
-    x = ndimage.gaussian_filter(rng.random((64, 128, 3)), (3, 3, 0))
-    x = (x - x.min()) / (x.max() - x.min())
-    out.append((f"p{r}", (255 * x).astype(np.uint8)))
-  return out
-
-
-def _score(ref, dist):
-  return float(1 - np.clip(np.mean(np.abs(ref / 255.0 - dist / 255.0)) * 5,
-                           0, 1))
-
-
-if "tiny360" not in registry.names():
-  registry.register(registry.DatasetSpec(
-      name="tiny360", kind="360", title="test set", score_name="proxy_mos",
-      higher_is_better=True, scale=(1.0, 5.0), layout=demo2d.LAYOUT,
-      parse=demo2d.parse,
-      generate=lambda out: demo2d.write_layout(out, _refs, _score,
-                                               readme="test")))
+tiny_sets.register("tiny360", kind="360", shape=(64, 128))
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +33,7 @@ def tiny_cfg(tmp_path_factory):
   c.sp_scanpaths, c.sp_length = 2, 4
   c.h = 4
   c.h_sweep = (2, 4, 50)
+  c.selectors = ("residual", "random", "greedy")
   c.rates = (0.5, 1.0)
   c.folds = 3
   c.max_epochs = 3
@@ -67,12 +45,14 @@ def tiny_cfg(tmp_path_factory):
 def test_end_to_end_outputs_and_resume(tiny_cfg, tmp_path, monkeypatch):
   wd = tmp_path / "run"
   s = pipeline.run(tiny_cfg, wd)
-  # 3 samplers x (residual, random at 0.5; baseline; h = 2) x 3 folds.
-  assert s["cells"] == 3 * 4 * 3
+  # 3 samplers x (residual, random, greedy at 0.5; baseline; h = 2) x 3
+  # folds.
+  assert s["cells"] == 3 * 5 * 3
   rows = json.loads((wd / "results.json").read_text())["summary"]
   for sampler in ("erp", "lat", "sp"):
     got = {(r["selector"], r["rate"]) for r in rows if r["sampler"] == sampler}
-    assert {("residual", 0.5), ("random", 0.5), ("all", 1.0)} <= got
+    assert {("residual", 0.5), ("random", 0.5), ("greedy", 0.5),
+            ("all", 1.0)} <= got
   for r in rows:
     assert -1 <= r["srcc"] <= 1 and -1 <= r["plcc"] <= 1
   cells = [json.loads(p.read_text()) for p in (wd / "cells").glob("*.json")]
@@ -87,7 +67,7 @@ def test_end_to_end_outputs_and_resume(tiny_cfg, tmp_path, monkeypatch):
                                            ("sp", "h > 8 patches per image"))]
   for name in ("cells.csv", "summary.md", "table2.md", "min_rate.md",
                "compute.md", "rates_erp.png", "rates_lat.png", "h.png",
-               "objective.png", "config.json"):
+               "objective.png", "anova.md", "anova.png", "config.json"):
     assert (wd / name).stat().st_size > 0, name
   assert not (wd / "checkpoints").exists() or not any(
       (wd / "checkpoints").iterdir())
@@ -126,6 +106,14 @@ def test_bad_input_fails_before_compute(tiny_cfg, tmp_path):
     pipeline.run(cfg(h=40, samplers=("lat",)), tmp_path / "f")
   with pytest.raises(ValueError, match="no such config key.*known keys"):
     cli.apply_overrides(config.get_config("runlocal"), ["ratez=(0.5,)"])
+  with pytest.raises(ValueError, match="h takes a int"):
+    cli.apply_overrides(config.get_config("runlocal"), ["h=abc"])
+  with pytest.raises(ValueError, match="rates takes a tuple of numbers"):
+    cli.apply_overrides(config.get_config("runlocal"), ["rates=0.5,abc"])
+  with pytest.raises(ValueError, match="regressor must be"):
+    pipeline.run(cfg(regressor="svr"), tmp_path / "h")
+  with pytest.raises(ValueError, match="variance_threshold"):
+    pipeline.run(cfg(selectors=("variance_threshold",)), tmp_path / "i")
   c = cli.apply_overrides(config.get_config("runlocal"),
                           ["rates=(0.3, 1)", "h=5", "dataset=livec"])
   assert c.rates == (0.3, 1) and c.h == 5 and c.dataset == "livec"
@@ -135,6 +123,20 @@ def test_bad_input_fails_before_compute(tiny_cfg, tmp_path):
   with pytest.raises(results.WorkdirConfigMismatch, match="rates"):
     pipeline.run(cfg(rates=(0.5, 1.0), samplers=("erp",), h_sweep=()),
                  tmp_path / "g")
+
+
+def test_every_config_key_is_documented_in_the_help(capsys):
+  from iqa_jax.cli import main
+  keys = set(config.get_config().keys())
+  assert keys == {k for k, _, _ in config.KEYS}
+  for preset in config.PRESETS:
+    assert set(config.get_config(preset).keys()) == keys
+  with pytest.raises(SystemExit):
+    main(["distill360", "--help"])
+  text = capsys.readouterr().out
+  assert "runlocal (built-in demo360, needs nothing" in text
+  for k in keys:
+    assert f"  {k} " in text, k
 
 
 def test_cli_reports_errors_cleanly(capsys):

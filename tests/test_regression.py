@@ -88,14 +88,19 @@ class _Killed(Exception):
   pass
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path):
+@pytest.mark.parametrize("every,kill_at,first", [(1, 4, 5), (3, 5, 4)])
+def test_killed_run_resumes_to_the_same_result(tmp_path, every, kill_at,
+                                               first):
+  # every = 3: the last checkpoint before the kill was after epoch 3, so
+  # epochs 4-5 are replayed.
   x, y, img, score = _synthetic()
   xv, _, iv, sv = _synthetic(seed=3)
-  cfg = regression.TrainConfig(batch_size=64, max_epochs=12, patience=3, seed=5)
+  cfg = regression.TrainConfig(batch_size=64, max_epochs=12, patience=3,
+                               seed=5, checkpoint_every=every)
   full = regression.fit(x, y, val=(xv, iv, sv), config=cfg)
 
   def kill(epoch, _):
-    if epoch == 4:
+    if epoch == kill_at:
       raise _Killed
   with pytest.raises(_Killed):
     regression.fit(x, y, val=(xv, iv, sv), config=cfg,
@@ -104,11 +109,69 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
   resumed = regression.fit(x, y, val=(xv, iv, sv), config=cfg,
                       checkpoint_dir=str(tmp_path / "ck"),
                       on_epoch=lambda e, _: seen.append(e))
-  assert seen and seen[0] == 5          # continued after the 4th epoch
+  assert seen and seen[0] == first
   assert resumed.epochs_run == full.epochs_run
   assert resumed.best_epoch == full.best_epoch
-  np.testing.assert_allclose(resumed.val_plcc, full.val_plcc, rtol=1e-6)
+  np.testing.assert_allclose(resumed.val_score, full.val_score, rtol=1e-6)
   for a, b in zip(jax.tree.leaves(full.params),
                   jax.tree.leaves(resumed.params)):
     np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-6,
                                atol=1e-7)
+
+
+def test_ensemble_is_the_mean_of_its_members():
+  x, y, _, _ = _synthetic(n_img=20)
+  base = dict(batch_size=64, max_epochs=3, patience=0, seed=7)
+  both = regression.fit(x, y, config=regression.TrainConfig(ensemble=2,
+                                                            **base))
+  a = regression.fit(x, y, config=regression.TrainConfig(**base))
+  b = regression.fit(x, y, config=regression.TrainConfig(
+      **{**base, "seed": 1007}))
+  assert len(both.params) == 2
+  np.testing.assert_allclose(
+      regression.predict(both, x),
+      (regression.predict(a, x) + regression.predict(b, x)) / 2, rtol=1e-5,
+      atol=1e-6)
+
+
+def test_standardised_targets_come_back_in_the_targets_units():
+  x, y, _, _ = _synthetic(n_img=30)
+  cfg = regression.TrainConfig(batch_size=64, max_epochs=20, patience=0,
+                               learning_rate=1e-3, weight_decay=0.0)
+  res = regression.fit(x, 100 * y + 50, config=cfg)
+  assert res.y_mean == pytest.approx(float(np.mean(100 * y + 50)), rel=1e-5)
+  q = regression.predict(res, x)
+  assert abs(np.mean(q) - np.mean(100 * y + 50)) < 5
+  assert stats.plcc(q, y) > 0.9
+
+
+def test_early_stopping_on_the_validation_loss_keeps_the_best_epoch():
+  x, y, _, _ = _synthetic()
+  xv, _, iv, sv = _synthetic(seed=4)
+  res = regression.fit(x, y, val=(xv, iv, sv), config=regression.TrainConfig(
+      batch_size=64, max_epochs=30, patience=3, early_stopping="loss"))
+  # The loop's value is minus the validation loss; the best epoch has the
+  # highest value, and training stopped `patience` epochs after it (or ran
+  # out of epochs).
+  assert np.all(res.val_score <= 0)
+  assert res.best_epoch == int(np.argmax(res.val_score))
+  assert res.epochs_run == 30 or res.epochs_run == res.best_epoch + 4
+  with pytest.raises(ValueError, match="early_stopping"):
+    regression.fit(x, y, config=regression.TrainConfig(early_stopping="srcc"))
+  with pytest.raises(ValueError, match="ensemble"):
+    regression.fit(x, y, config=regression.TrainConfig(ensemble=0))
+
+
+def test_cosine_schedule_decays_to_zero():
+  tx = regression.optimiser(1e-3, 0.0, "cosine", 10)
+  params = {"w": np.ones(3, np.float32)}
+  state = tx.init(params)
+  grads = {"w": np.ones(3, np.float32)}
+  steps = []
+  for _ in range(11):
+    upd, state = tx.update(grads, state, params)
+    steps.append(float(np.abs(upd["w"][0])))
+  assert steps[0] > 5e-4 and steps[-1] < 1e-9
+  with pytest.raises(ValueError, match="schedule"):
+    regression.optimiser(1e-3, 0.0, "step", 10)
+

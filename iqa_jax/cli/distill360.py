@@ -36,9 +36,14 @@ def add_parser(sub) -> None:
                  help="change one key of the runlocal config (repeatable; "
                  "the keys are documented in iqa_jax/distill360/config.py)")
   d.set_defaults(run=_run_demo)
-  p = sub.add_parser("distill360", help="the patch-distillation experiment",
-                     description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+  from iqa_jax.distill360 import config  # pylint: disable=g-import-not-at-top
+  p = sub.add_parser(
+      "distill360", help="the patch-distillation experiment",
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+      epilog="Presets: paper (the default; needs dataset= and its data), "
+      "runlocal (built-in demo360, needs nothing: the same as `iqa-jax "
+      "demo`), livec (needs manual_dir= the LIVEC archive).\n\nConfig keys "
+      "(paper defaults; --set KEY=VALUE):\n" + config.describe())
   p.add_argument("--config", default="paper",
                  help="paper | runlocal | livec | FILE.py[:ARG] (default "
                  "paper: the paper's protocol)")
@@ -91,37 +96,61 @@ def apply_overrides(cfg, items):
       value = float(value)
     if isinstance(old, str) and not isinstance(value, str):
       value = text
+    if isinstance(old, tuple) and old and isinstance(value, tuple):
+      numeric = isinstance(old[0], (int, float)) and not isinstance(
+          old[0], bool)
+      def wrong(v):
+        if numeric:
+          return not isinstance(v, (int, float)) or isinstance(v, bool)
+        return not isinstance(v, type(old[0]))
+      bad = [v for v in value if wrong(v)]
+      if bad:
+        raise ValueError(
+            f"--set {key}={text}: {key} takes a tuple of "
+            f"{'numbers' if numeric else type(old[0]).__name__} (now "
+            f"{old!r}); {bad[0]!r} is not one.")
     try:
       cfg[key] = value
-    except (TypeError, ValueError) as e:
-      raise ValueError(f"--set {key}={text}: {e}") from None
+    except (TypeError, ValueError):
+      raise ValueError(
+          f"--set {key}={text}: {key} takes a {type(old).__name__} (now "
+          f"{old!r}), got {type(value).__name__} {value!r}.") from None
   return cfg
 
 
-def _print_summary(summary, wd_root, seconds):
+def _print_summary(summary, wd_root, seconds, cfg):
   from iqa_jax import results  # pylint: disable=g-import-not-at-top
+  from iqa_jax.data import registry  # pylint: disable=g-import-not-at-top
   rows = summary.get("summary", [])
   table = [{"sampler": s["sampler"], "selector": s["selector"],
             "distance": s["distance"], "h": s["h"], "rate": s["rate"],
-            "PLCC": s["plcc"], "SRCC": s["srcc"],
+            "PLCC": s["plcc"], "PLCC IQR": f"{s['plcc_q25']:.3f}-"
+            f"{s['plcc_q75']:.3f}", "SRCC": s["srcc"],
+            "SRCC IQR": f"{s['srcc_q25']:.3f}-{s['srcc_q75']:.3f}",
             "train patches": int(round(s["train_patches"]))}
            for s in rows]
-  print("\nMedian over folds (PLCC after a 4-parameter logistic fit):")
+  print("\nMedian over folds and its interquartile range (PLCC after a "
+        "4-parameter logistic fit):")
   print(results.markdown_table(table))
-  print("Peak per sampler x distance against the 100 % baseline (Table II):")
+  print("Peak per selector against the 100 % baseline (Table II):")
   print(summary.get("table2_markdown", ""))
   if summary.get("skipped_h"):
     print("h values skipped (above the patches per image): "
           + ", ".join(str(s["h"]) for s in summary["skipped_h"]))
   print(f"Plots: {', '.join(summary.get('plots', []))}")
   print(f"All tables and cells: {wd_root}  ({seconds:.0f} s)")
+  spec = registry.get(cfg.dataset)
+  if "proxy" in spec.score_name:
+    print(f"These are correlations with {spec.score_name}, a computed proxy "
+          f"score of {cfg.dataset}, not with subjective MOS: they show the "
+          "pipeline works, not how well quality is predicted.")
 
 
 def _go(cfg, workdir, overwrite):
   from iqa_jax.distill360 import pipeline  # pylint: disable=g-import-not-at-top
   t0 = time.perf_counter()
   summary = pipeline.run(cfg, workdir, overwrite=overwrite)
-  _print_summary(summary, workdir, time.perf_counter() - t0)
+  _print_summary(summary, workdir, time.perf_counter() - t0, cfg)
   return 0
 
 

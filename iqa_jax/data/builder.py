@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import logging
 import math
 import shutil
@@ -219,9 +220,16 @@ def prepare(name: str, *, manual_dir: str | Path,
     shutil.rmtree(out)
     builder = make_builder(name, data_dir=data_dir,
                            allow_missing=allow_missing)
-  builder.download_and_prepare(
-      # Never look for prebuilt copies on Google Cloud Storage: many users'
-      # machines (and ours) cannot reach it.
-      download_config=tfds.download.DownloadConfig(
-          manual_dir=str(manual_dir), try_download_gcs=False))
+  print(f"Preparing {name} from {manual_dir} into {out} (once; nothing is "
+        "downloaded).", flush=True)
+  # TFDS prints "Downloading and preparing dataset ..." on stdout although
+  # everything comes from manual_dir: its stdout is dropped (its progress
+  # bars, on stderr, stay).
+  with contextlib.redirect_stdout(io.StringIO()):
+    builder.download_and_prepare(
+        # Never look for prebuilt copies on Google Cloud Storage: many users'
+        # machines (and ours) cannot reach it.
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=str(manual_dir), try_download_gcs=False))
+  print(f"Prepared {name} in {out}.", flush=True)
   return out

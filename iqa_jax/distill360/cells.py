@@ -8,8 +8,12 @@ images in sharded, vmapped calls per patch count; random draws image i's
 order with `fold_in(key(seed), i)`.
 
 A cell is one (sampler, selector, distance, h, rate, fold, seed): train the
-regressor on the selected patches of the training images, pool the test
-images' patch predictions, score them against the test images' scores.
+regressor (the MLP, or the ridge probe with regressor="ridge") on the
+selected patches of the training images, pool the test images' patch
+predictions, score them against the test images' scores. Greedy selection
+(source text 000's redundancy filter) drops, per image, the neighbours
+within `greedy_threshold` (0: the image's median nearest-neighbour
+distance).
 """
 
 from __future__ import annotations
@@ -17,23 +21,52 @@ from __future__ import annotations
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from iqa_jax import pooling, regression, stats
+from iqa_jax import parallel, pooling, regression, ridge, stats
 from iqa_jax import selection
+from iqa_jax.selection import distances
 from iqa_jax.selection.base import resolve_k
 
-__all__ = ["rankings", "run_cell", "cell_id"]
+__all__ = ["rankings", "run_cell", "cell_id", "fit_predict", "train_config",
+           "greedy_thresholds"]
+
+
+def greedy_thresholds(embeddings) -> np.ndarray:
+  """(n_images,) each image's median nearest-neighbour distance between
+  its patch embeddings (a list of (n_i, d)); greedy's `threshold` when
+  greedy_threshold = 0."""
+  out = np.zeros(len(embeddings))
+  for idx in parallel.group_by_shape(embeddings).values():
+    d = np.asarray(_nearest(np.stack([embeddings[i] for i in idx])))
+    out[idx] = np.median(d, axis=1)
+  return out
+
+
+@jax.jit
+def _nearest(e):
+  d = jax.vmap(distances.euclidean)(e)
+  n = e.shape[1]
+  return jnp.min(jnp.where(jnp.eye(n, dtype=bool), jnp.inf, d), axis=-1)
 
 
 def rankings(ps, selector: str, *, distance: str, h: int, cfg, seed: int):
   """(list of (n_i,) orders, mean normalised objective per iteration or
   None)."""
+  key = jax.random.key(seed)
+  if selector == "greedy":
+    thr = (np.full(len(ps.embeddings), cfg.greedy_threshold)
+           if cfg.greedy_threshold > 0 else greedy_thresholds(ps.embeddings))
+    orders = [selection.rank("greedy", embeddings=e, variances=v,
+                             threshold=float(t)).order
+              for e, v, t in zip(ps.embeddings, ps.variance, thr)]
+    return orders, None
   options = {}
   if selector == "residual":
     options = dict(distance=distance, h=h, alpha=cfg.alpha, beta=cfg.beta)
   ranks = selection.rank_images(
-      selector, jax.random.key(seed), embeddings=ps.embeddings,
+      selector, key, embeddings=ps.embeddings,
       variances=ps.variance, progress=cfg.progress and selector == "residual",
       **options)
   orders = [r.order for r in ranks]
@@ -62,24 +95,58 @@ def _gather(ps, orders, rate, idx):
   return x, y, img, kept
 
 
+def train_config(cfg, seed: int) -> regression.TrainConfig:
+  """The MLP's `regression.TrainConfig` from the experiment's config."""
+  return regression.TrainConfig(
+      learning_rate=cfg.learning_rate, batch_size=cfg.train_batch,
+      max_epochs=cfg.max_epochs, patience=cfg.patience, seed=seed,
+      pooling=cfg.pooling, hidden=cfg.hidden, weight_decay=cfg.weight_decay,
+      schedule=cfg.schedule, standardise_targets=cfg.standardise_targets,
+      ensemble=cfg.ensemble, early_stopping=cfg.early_stopping,
+      checkpoint_every=cfg.checkpoint_every)
+
+
+def fit_predict(x, y, groups, val, x_test, cfg, *, seed: int,
+                checkpoint_dir: str | None = None):
+  """Trains the configured regressor; (test patch scores, epochs, best
+  epoch, seconds).
+
+  x (N, d), y (N,): training patches and their image's score; groups (N,):
+  their reference ids. val: None, or (x_val (M, d), image index of each
+  validation patch (M,), validation image scores (V,), patch targets (M,),
+  patch reference ids (M,)). Ridge trains on training plus validation
+  patches (its penalty from inner folds over the reference ids); the MLP
+  early-stops on the validation part.
+  """
+  t0 = time.perf_counter()
+  if cfg.regressor == "ridge":
+    if val is not None:
+      x = np.concatenate([x, val[0]])
+      y = np.concatenate([y, val[3]])
+      groups = np.concatenate([groups, val[4]])
+    res = ridge.fit(x, y, groups=groups, lambdas=cfg.ridge_lambdas,
+                    folds=cfg.ridge_folds, seed=seed)
+    return ridge.predict(res, x_test), 0, 0, time.perf_counter() - t0
+  res = regression.fit(x, y, val=None if val is None else val[:3],
+                       config=train_config(cfg, seed),
+                       checkpoint_dir=checkpoint_dir)
+  seconds = time.perf_counter() - t0
+  return (regression.predict(res, x_test), res.epochs_run, res.best_epoch,
+          seconds)
+
+
 def run_cell(ps, orders, rate: float, split, cfg, *, seed: int,
              checkpoint_dir: str | None = None) -> dict:
   """Trains and evaluates one cell; returns its metrics and costs."""
-  x, y, _, _ = _gather(ps, orders, rate, split.train)
+  x, y, ix, _ = _gather(ps, orders, rate, split.train)
+  groups = ps.ref_ids[split.train][ix]
   val = None
   if len(split.val):
-    xv, _, iv, _ = _gather(ps, orders, rate, split.val)
-    val = (xv, iv, ps.scores[split.val])
+    xv, yv, iv, _ = _gather(ps, orders, rate, split.val)
+    val = (xv, iv, ps.scores[split.val], yv, ps.ref_ids[split.val][iv])
   xt, _, it, sel_t = _gather(ps, orders, rate, split.test)
-  tcfg = regression.TrainConfig(learning_rate=cfg.learning_rate,
-                           batch_size=cfg.train_batch,
-                           max_epochs=cfg.max_epochs, patience=cfg.patience,
-                           seed=seed, pooling=cfg.pooling)
-  t0 = time.perf_counter()
-  res = regression.fit(x, y, val=val, config=tcfg,
-                       checkpoint_dir=checkpoint_dir)
-  t_train = time.perf_counter() - t0
-  q = regression.predict(res, xt)
+  q, epochs, best_epoch, t_train = fit_predict(
+      x, y, groups, val, xt, cfg, seed=seed, checkpoint_dir=checkpoint_dir)
   weights = None
   if cfg.pooling == "variance_weighted":
     weights = np.concatenate([ps.variance[i][s]
@@ -93,5 +160,5 @@ def run_cell(ps, orders, rate: float, split, cfg, *, seed: int,
           "n_train_images": int(len(split.train)),
           "n_test_images": int(len(split.test)),
           "n_train_patches": int(len(x)), "n_test_patches": int(len(xt)),
-          "train_seconds": t_train, "epochs": res.epochs_run,
-          "best_epoch": res.best_epoch, "devices": jax.device_count()}
+          "train_seconds": t_train, "epochs": epochs,
+          "best_epoch": best_epoch, "devices": jax.device_count()}

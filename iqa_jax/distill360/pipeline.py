@@ -16,7 +16,8 @@ import shutil
 import time
 import numpy as np
 
-from iqa_jax import data, parallel, pooling, results, sampling, selection
+from iqa_jax import (data, parallel, pooling, regression, results,
+                     sampling, selection)
 from iqa_jax.data import registry, splits
 from iqa_jax.distill360 import cells, patches, report
 from iqa_jax.selection import distances
@@ -35,13 +36,29 @@ def validate(cfg) -> None:
     raise ValueError(f"samplers {list(cfg.samplers)}: {cfg.dataset} is a "
                      f"{'360-degree' if spec.kind == '360' else '2-D'} set; "
                      f"use some of {allowed}.")
+  # The experiment sets greedy's threshold (greedy_threshold); the others
+  # must need no option of their own.
   usable = [n for n in selection.SELECTORS
-             if not selection.required_options(n)]
+            if not set(selection.required_options(n)) - (
+                {"threshold"} if n == "greedy" else set())]
   for s in cfg.selectors:
     if s not in usable:
       raise ValueError(f"selector {s!r} cannot run in distill360; use some "
-                       f"of {usable} (the threshold selectors need options "
-                       "the experiment does not set).")
+                       f"of {usable} (variance_threshold keeps a "
+                       "variance-dependent number of patches, not a rate).")
+  if cfg.regressor not in ("mlp", "ridge"):
+    raise ValueError(f"regressor must be 'mlp' or 'ridge', got "
+                     f"{cfg.regressor!r}.")
+  if cfg.regressor == "mlp":
+    if cfg.schedule not in regression.SCHEDULES:
+      raise ValueError(f"schedule must be one of {regression.SCHEDULES}, "
+                       f"got {cfg.schedule!r}.")
+    if cfg.ensemble < 1 or cfg.hidden < 1 or cfg.train_batch < 1:
+      raise ValueError("ensemble, hidden and train_batch must be >= 1.")
+    if not cfg.learning_rate > 0 or cfg.weight_decay < 0:
+      raise ValueError("learning_rate must be > 0 and weight_decay >= 0.")
+  elif not cfg.ridge_lambdas or any(v < 0 for v in cfg.ridge_lambdas):
+    raise ValueError("ridge_lambdas must be non-empty and >= 0.")
   if "residual" in cfg.selectors or cfg.h_sweep:
     for d in cfg.distances:
       if d not in distances.DISTANCES:
@@ -82,7 +99,9 @@ def run(cfg, workdir, *, overwrite: bool = False) -> dict:
                      f"folds={cfg.folds}; lower folds.")
   wd.path("cells").mkdir(exist_ok=True)
   print(f"distill360: {src!r}, {n_refs} references, samplers "
-        f"{list(cfg.samplers)}, work directory {wd.root}")
+        f"{list(cfg.samplers)}, regressor {cfg.regressor}, work directory "
+        f"{wd.root}")
+
   t_start = time.perf_counter()
   skipped_h = []
   obj_file = wd.path("objectives.json")
@@ -122,6 +141,11 @@ def run(cfg, workdir, *, overwrite: bool = False) -> dict:
             cid = cells.cell_id(sampler, sel, d, h, rate, f, seed)
             if not _cell_file(wd, cid).exists():
               todo.append((seed, sel, d, h, rate, f, split, cid))
+    n_all = sum(len(rates) * cfg.folds * len(cfg.seeds)
+                for _, _, _, rates in jobs)
+    if n_all > len(todo):
+      print(f"{sampler}: reusing {n_all - len(todo)} of {n_all} finished "
+            f"cells in {wd.path('cells')} (--overwrite recomputes them).")
     orders_cache = {}
     bar = parallel.progress_bar(total=len(todo), desc=f"{sampler} cells",
                                 unit="cell",
@@ -147,8 +171,11 @@ def run(cfg, workdir, *, overwrite: bool = False) -> dict:
       bar.update(1)
       bar.set_postfix(last=f"{sel} r={rate:g} SRCC={out['srcc']:.3f}")
     bar.close()
-  rows = [json.loads(p.read_text()) for p in
-          sorted(wd.path("cells").glob("*.json"))]
+  rows = sorted((json.loads(p.read_text()) for p in
+                 wd.path("cells").glob("*.json")),
+                key=lambda r: (r["sampler"], r["selector"], r["distance"],
+                               report.h_key(r["h"]), r["rate"], r["seed"],
+                               r["fold"]))
   summary = report.write(wd, rows, cfg, objectives=objectives,
                          skipped_h=skipped_h)
   summary["wall_seconds_this_run"] = time.perf_counter() - t_start

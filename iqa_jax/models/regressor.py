@@ -3,9 +3,10 @@
   reg = Regressor(512, rngs=nnx.Rngs(0))
   q = reg(embeddings)      # (N, d) -> (N,) predicted patch scores
 
-q_j = w2^T ReLU(W1 e_j + b1) + b2 with a 512-unit hidden layer; it is trained
-on the squared error against the parent image's score (Eq. 20, see
-`iqa_jax.regression`). The paper gives no further settings.
+q_j = w2^T ReLU(W1 e_j + b1) + b2, with 512 hidden units in the paper (the
+default here); distill360 uses 128, the winner of its regressor sweep. It
+is trained on the squared error against the parent image's score (Eq. 20,
+see `iqa_jax.regression`). The paper gives no further settings.
 """
 
 from __future__ import annotations

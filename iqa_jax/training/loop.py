@@ -17,9 +17,10 @@ with `batch["weight"]` 0 there (one compiled shape). After every epoch
 `evaluate(model)` (higher is better; default: minus the epoch's mean loss)
 decides early stopping: training stops after `patience` epochs without
 improvement (0: never) and the best epoch's parameters are kept. With
-`checkpoint_dir`, the whole state goes to disk after every epoch (orbax),
-and a run started again resumes at the next epoch and ends exactly where an
-uninterrupted run ends. `hooks` are called as hook(epoch, logs) after each
+`checkpoint_dir`, the whole state goes to disk after every epoch (orbax; or
+every `checkpoint_every` epochs and at the end), and a run started again
+resumes after the last saved epoch and ends exactly where an uninterrupted
+run ends. `hooks` are called as hook(epoch, logs) after each
 epoch's checkpoint (logs: "loss", "value", "best_epoch").
 """
 
@@ -44,13 +45,16 @@ __all__ = ["LoopConfig", "LoopState", "FitResult", "fit"]
 
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
-  """Loop settings: batch size, epochs, early stopping, seed, step cap."""
+  """Loop settings: batch size, epochs, early stopping, seed, step cap, and
+  how often to checkpoint (every `checkpoint_every` epochs and at the end;
+  a resumed run replays the epochs since the last checkpoint exactly)."""
 
   batch_size: int = 256
   max_epochs: int = 50
   patience: int = 5
   seed: int = 0
   max_steps: int | None = None
+  checkpoint_every: int = 1
 
 
 class LoopState(NamedTuple):
@@ -167,7 +171,9 @@ def fit(state: TrainState, data, *, loss_fn: Callable,
         loop = loop._replace(since_best=np.int64(int(loop.since_best) + 1))
       epoch += 1
       loop = loop._replace(epoch=np.int64(epoch), steps=np.int64(steps))
-      if ckpt:
+      last = epoch >= cfg.max_epochs or _stopped(cfg, loop) or (
+          cfg.max_steps is not None and steps >= cfg.max_steps)
+      if ckpt and (last or epoch % max(1, cfg.checkpoint_every) == 0):
         ckpt.save(epoch, {"state": state, "best": best, "loop": loop})
       bar.update(1)
       logs = {"loss": float(loop.losses[epoch - 1]),
