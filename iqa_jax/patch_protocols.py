@@ -154,15 +154,17 @@ def _select(strategy, per_image, split, cfg, seed):
   if sel == "variance_threshold":
     train_v = np.concatenate([per_image[i][pool][1] for i in split.train])
     t_var = float(np.quantile(train_v, 1.0 - cfg.keep))
+  embeddings = [im[pool][0] for im in per_image]
   if sel == "greedy":
-    thresholds = cells.greedy_thresholds([im[pool][0] for im in per_image])
+    thresholds = cells.greedy_thresholds(embeddings)
+  if sel == "random":   # vmapped per patch count; image i: fold_in(key, i)
+    randoms = selection.rank_images("random", key, embeddings=embeddings)
   for i, im in enumerate(per_image):
     e, v = im[pool]
     if sel == "all":
       k = np.arange(len(e))
     elif sel == "random":
-      k = selection.rank("random", jax.random.fold_in(key, i),
-                         embeddings=e).take(rate=cfg.keep)
+      k = randoms[i].take(rate=cfg.keep)
     elif sel == "variance":
       k = selection.rank("variance", variances=v).take(rate=cfg.keep)
     elif sel == "variance_threshold":

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["RidgeResult", "DEFAULT_LAMBDAS", "fit", "predict", "solve"]
+__all__ = ["RidgeResult", "DEFAULT_LAMBDAS", "fit", "predict"]
 
 DEFAULT_LAMBDAS = tuple(10.0 ** k for k in range(-1, 7))
 
@@ -82,11 +82,6 @@ def _solve_all(g, b, lambdas) -> np.ndarray:
   s = np.maximum(s, 0.0)
   lam = np.asarray(lambdas, np.float64)[:, None]
   return ((v.T @ b)[None, :] / (s[None, :] + lam)) @ v.T
-
-
-def solve(z: np.ndarray, y: np.ndarray, lambdas) -> np.ndarray:
-  """(len(lambdas), d) ridge weights on centred z (N, d), y (N,)."""
-  return _solve_all(z.T @ z, z.T @ y, lambdas)
 
 
 def _group_folds(groups: np.ndarray, k: int, seed: int):
