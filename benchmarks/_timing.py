@@ -8,14 +8,17 @@ import jax
 import numpy as np
 
 
-def median_time(fn, repeats: int) -> float:
-  """Median wall time of `repeats` calls of fn() after one warm-up call."""
+def median_time(fn, repeats: int, *, slow: float | None = None) -> float:
+  """Median wall time of `repeats` calls of fn() after one warm-up call
+  (stopping early once a call takes more than `slow` seconds)."""
   fn()
   times = []
   for _ in range(repeats):
     t0 = time.perf_counter()
     fn()
     times.append(time.perf_counter() - t0)
+    if slow is not None and times[-1] > slow:
+      break
   return float(np.median(times))
 
 

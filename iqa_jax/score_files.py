@@ -65,7 +65,8 @@ def _pick_column(path, header, wanted, position, what, flag):
 
 def read_scores(path: str | os.PathLike, *, name_column: str | None = None,
                 score_column: str | None = None,
-                flag: str = "--score-column") -> ScoreTable:
+                flag: str = "--score-column",
+                allow_infinite: bool = False) -> ScoreTable:
   """Reads one score per image from a CSV file with a header row.
 
   Args:
@@ -73,10 +74,13 @@ def read_scores(path: str | os.PathLike, *, name_column: str | None = None,
     name_column: the image-name column; the first column by default.
     score_column: the score column; the second column by default.
     flag: how the caller names the score-column option, for messages.
+    allow_infinite: accept inf and -inf (PSNR of identical images); NaN is
+      refused always.
 
   Raises:
     ScoreFileError: missing file or column, short row, empty name, a score
-      that is not a finite number, or a name that appears twice.
+      that is not a number (or not finite, unless allowed), or a name that
+      appears twice.
   """
   path = Path(path)
   if not path.is_file():
@@ -110,7 +114,8 @@ def read_scores(path: str | os.PathLike, *, name_column: str | None = None,
       value = float(text)
     except ValueError:
       value = None
-    if value is None or not math.isfinite(value):
+    if value is None or math.isnan(value) or (
+        math.isinf(value) and not allow_infinite):
       raise ScoreFileError(
           f"{path}, row {row_no} ({name!r}): {header[si]!r} is {text!r}, not "
           "a finite number. Fix the value or remove the row.")

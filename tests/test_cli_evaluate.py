@@ -11,6 +11,7 @@ import pytest
 import scipy.stats
 
 import iqa_jax
+import iqa_jax.stats
 from iqa_jax import score_files
 from iqa_jax.cli import main
 from iqa_jax.examples import generate
@@ -145,6 +146,32 @@ def test_nonfinite_scores_are_rejected(tmp_path):
   path = _write(tmp_path / "x.csv", ["name", "s"], [("a", "nan"), ("b", 1)])
   with pytest.raises(score_files.ScoreFileError, match="row 2.*'nan'"):
     score_files.read_scores(path)
+
+
+def test_infinite_predictions_keep_their_rank(tmp_path, capsys):
+  """PSNR = inf (identical images, as `iqa-jax score` writes it) ranks above
+  every finite prediction; the correlations equal those with inf replaced
+  by any value above the finite ones."""
+  mos = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 4.8])
+  pred = ["20.0", "25.0", "30.0", "inf", "inf", "35.0"]
+  p = _write(tmp_path / "p.csv", ["image", "psnr"],
+             [(f"i{k}", v) for k, v in enumerate(pred)])
+  m = _write(tmp_path / "m.csv", ["image", "mos"],
+             [(f"i{k}", v) for k, v in enumerate(mos)])
+  code, out, _ = _run(capsys, "--pred", p, "--mos", m, "--json")
+  assert code == 0
+  got = json.loads(out)
+  assert got["infinite_predictions"] == 2
+  stand_in = np.array([20.0, 25.0, 30.0, 1e6, 1e6, 35.0])
+  assert got["srcc"] == pytest.approx(scipy.stats.spearmanr(stand_in,
+                                                            mos).statistic)
+  # max + (max - min) of the finite values: 3 + 2; min - 2 for -inf.
+  placed, n = iqa_jax.stats.place_infinite([1.0, -np.inf, np.inf, 3.0])
+  assert n == 2 and placed.tolist() == [1.0, -1.0, 5.0, 3.0]
+  nan = _write(tmp_path / "n.csv", ["image", "psnr"],
+               [(f"i{k}", "nan" if k == 0 else "1") for k in range(6)])
+  code, _, err = _run(capsys, "--pred", nan, "--mos", m)
+  assert code == 2 and "not a finite number" in err
 
 
 def test_argument_errors(capsys, pair):

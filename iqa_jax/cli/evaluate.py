@@ -9,6 +9,14 @@
 Both files are CSV with a header row, joined on the image name (the first
 column unless --name-column says otherwise; the score is the second column
 unless --pred-column / --mos-column name it).
+
+Infinite predictions (`iqa-jax score` writes PSNR = inf for identical
+images) are kept in the ranking: inf ranks above every finite prediction
+(ties among themselves) and -inf below. For the correlations they are
+replaced by max + (max - min) of the finite predictions (min - (max - min)
+for -inf), which leaves SRCC and KRCC exactly those of the ranks and gives
+the fits a point at the saturated end; the output says how many were
+replaced (`stats.place_infinite`). NaN is refused.
 """
 
 from __future__ import annotations
@@ -91,11 +99,13 @@ def run(args, parser) -> int:
   fit = None if args.fit == "none" else args.fit
   try:
     pred = read_scores(pred_path, name_column=args.name_column,
-                       score_column=args.pred_column, flag="--pred-column")
+                       score_column=args.pred_column, flag="--pred-column",
+                       allow_infinite=True)
     mos = read_scores(mos_path, name_column=args.name_column,
                       score_column=args.mos_column, flag="--mos-column")
     names, p, m, dropped = join_scores(pred, mos, inner=args.inner_join)
-  except ScoreFileError as e:
+    p, n_inf = stats.place_infinite(p)
+  except (ScoreFileError, ValueError) as e:
     print(f"iqa-jax evaluate: error: {e}", file=sys.stderr)
     return 2
   with warnings.catch_warnings():
@@ -107,10 +117,15 @@ def run(args, parser) -> int:
       f"--inner-join left out {len(v)} image(s) of {path} missing from the "
       f"other file: {', '.join(sorted(v)[:10])}{' ...' if len(v) > 10 else ''}"
       for path, v in dropped.items() if v]
+  if n_inf:
+    dropped_notes.append(
+        f"{n_inf} infinite prediction(s) (e.g. PSNR of identical images) "
+        "ranked beyond every finite one and placed at max + (max - min) of "
+        "the finite predictions for the correlations")
   if args.json:
     out = {"pred_file": str(pred.path), "pred_column": pred.score_column,
            "mos_file": str(mos.path), "mos_column": mos.score_column,
-           **ev.as_dict(),
+           **ev.as_dict(), "infinite_predictions": n_inf,
            "dropped": {k: sorted(v) for k, v in dropped.items()}}
     print(json.dumps(results.to_jsonable(out), indent=2))
   else:

