@@ -125,8 +125,35 @@ def test_errors_name_the_files(folders, tmp_path, capsys):
                "--dist", str(tiny / "a.png"), "--out",
                str(tmp_path / "o.csv")]) == 2
   err = capsys.readouterr().err
-  assert "a.png (40 x 40" in err and "too small" in err
+  assert "a.png (40 x 40" in err and "at least 49 x 49 pixels" in err
+  assert "--skip-bad" in err
   assert not (tmp_path / "o.csv").exists()
+
+
+def test_skip_bad_reports_each_bad_pair_and_scores_the_rest(folders, tmp_path,
+                                                            capsys):
+  import tifffile  # pylint: disable=g-import-not-at-top
+  dist = tmp_path / "dist"
+  dist.mkdir()
+  good = sorted((folders / "dist").glob("I01_*.png"))[0]
+  (dist / "I01_01_1.png").write_bytes(good.read_bytes())
+  Image.new("RGB", (81, 64)).save(dist / "I01_02_1.png")      # wrong size
+  nan = np.full((64, 80), 0.5, np.float32)     # a float grey TIFF
+  nan[3, 4] = np.nan
+  tifffile.imwrite(dist / "I01_03_1.tif", nan)                # NaN pixels
+  (dist / "I01_04_1.png").write_bytes(good.read_bytes()[:200])  # truncated
+  args = ["score", "--metric", "psnr", "--ref", str(folders / "refs"),
+          "--dist", str(dist), "--out", str(tmp_path / "o.csv")]
+  assert main(args) == 2            # without --skip-bad: the first stops it
+  assert "--skip-bad" in capsys.readouterr().err
+  assert main(args + ["--skip-bad"]) == 0
+  out, err = capsys.readouterr()
+  assert "equal sizes" in err and "NaN" in err and "cannot decode" in err
+  for name in ("I01_02_1.png", "I01_03_1.tif", "I01_04_1.png"):
+    assert f"skipped {dist / name}" in err
+  assert "3 bad pair(s) skipped" in out
+  rows = _read(tmp_path / "o.csv")
+  assert [r[0] for r in rows[1:]] == ["I01_01_1.png"]
 
 
 @pytest.mark.parametrize("size,want", [((256, 341), (160, 213)),

@@ -90,6 +90,11 @@ def add_parser(sub) -> None:
                  "(default 1.0)")
   p.add_argument("--overwrite", action="store_true",
                  help="replace an existing --out file")
+  p.add_argument("--skip-bad", action="store_true",
+                 help="report a bad pair (sizes differ, unreadable file, "
+                 "NaN pixels, below the metric's minimum size) by name and "
+                 "score the others; the CSV leaves it out (default: stop "
+                 "at the first bad pair)")
   p.set_defaults(run=run)
 
 
@@ -186,19 +191,34 @@ def run(args, parser) -> int:  # pylint: disable=unused-argument
   try:
     pairs = find_pairs(Path(args.ref), Path(args.dist))
     scorer = _scorer(args)
-    scores = scorer.score_files(pairs, progress=True)
+    errors = [] if args.skip_bad else None
+    scores = scorer.score_files(pairs, progress=True, errors=errors)
   except (OSError, ValueError, KeyError) as e:
-    print(f"iqa-jax score: {str(e).strip()}", file=sys.stderr)
+    hint = ("" if args.skip_bad else " (--skip-bad scores the other "
+            "pairs and reports the bad ones)")
+    print(f"iqa-jax score: {str(e).strip()}{hint}", file=sys.stderr)
+    return 2
+  skipped = {i for i, _ in errors or ()}
+  for i, message in errors or ():
+    print(f"iqa-jax score: skipped {pairs[i][1]} (reference {pairs[i][0]}): "
+          f"{message}", file=sys.stderr)
+  if skipped and len(skipped) == len(pairs):
+    print("iqa-jax score: every pair was bad; nothing written.",
+          file=sys.stderr)
     return 2
   out.parent.mkdir(parents=True, exist_ok=True)
   tmp = out.with_name(out.name + ".tmp")
   with open(tmp, "w", encoding="utf-8", newline="") as f:
     w = csv.writer(f, lineterminator="\n")
     w.writerow(["image", args.metric, "ref"])
-    for (r, d), v in zip(pairs, np.asarray(scores).tolist()):
-      w.writerow([d.name, repr(v), r.name])
+    for i, ((r, d), v) in enumerate(zip(pairs, np.asarray(scores).tolist())):
+      if i not in skipped:
+        w.writerow([d.name, repr(v), r.name])
   tmp.replace(out)
   hint = "" if scorer.higher_is_better else " --lower-is-better"
-  print(f"{len(pairs)} pairs scored in {time.time() - start:.1f} s -> {out}\n"
+  left = f" ({len(skipped)} bad pair(s) skipped, listed above)" \
+      if skipped else ""
+  print(f"{len(pairs) - len(skipped)} pairs scored in "
+        f"{time.time() - start:.1f} s -> {out}{left}\n"
         f"evaluate with: iqa-jax evaluate --pred {out} --mos MOS.csv{hint}")
   return 0

@@ -57,9 +57,15 @@ class _Images:
     return len(self.items)
 
   def __getitem__(self, s):
-    return np.stack([preprocess_lib.apply(
-        self.preprocess, self.load(x) if self.load else x)
-                     for x in self.items[s]])
+    return np.stack([self._one(x) for x in self.items[s]])
+
+  def _one(self, x):
+    image = self.load(x) if self.load else x
+    if self.load and not np.all(np.isfinite(image)):
+      raise ValueError(f"{x}: the image holds NaN or infinite pixels; "
+                       "replace them (e.g. with numpy.nan_to_num) or the "
+                       "file.")
+    return preprocess_lib.apply(self.preprocess, image)
 
 
 class Scorer:
@@ -151,37 +157,67 @@ class Scorer:
                                desc=self.name, unit="pair")
     return np.asarray(out, np.float64)
 
-  def score_files(self, pairs: Sequence[tuple], *,
-                  progress: bool = False) -> np.ndarray:
+  def score_files(self, pairs: Sequence[tuple], *, progress: bool = False,
+                  errors: list | None = None) -> np.ndarray:
     """(N,) scores of (reference path, distorted path) pairs, read and
     preprocessed one batch at a time; pairs of one size are scored
-    together. A pair of different sizes, an unreadable file or an image too
-    small for the metric raises with the file's name."""
-    def pair_size(pair):
-      r, d = pair
-      hr, hd = preprocess_lib.image_size(r), preprocess_lib.image_size(d)
-      if hr != hd:
-        raise ValueError(f"{d} is {hd[0]} x {hd[1]} but its reference {r} "
-                         f"is {hr[0]} x {hr[1]}; full-reference metrics "
-                         "need equal sizes.")
-      return hr
-    groups = parallel.group_by_shape(pairs, shape_of=pair_size)
+    together.
+
+    A bad pair (different sizes, an unreadable file, NaN pixels, an image
+    below the metric's minimum size) raises ValueError naming the file;
+    with `errors` (a list) it is appended there as (index, message), its
+    score is NaN and the other pairs are scored.
+    """
+    sizes, bad = [], {}
+    for i, (r, d) in enumerate(pairs):
+      try:
+        hr, hd = (preprocess_lib.image_size(r),
+                  preprocess_lib.image_size(d))
+        if hr != hd:
+          raise ValueError(
+              f"{d} is {hd[0]} x {hd[1]} but its reference {r} is "
+              f"{hr[0]} x {hr[1]}; full-reference metrics need equal sizes.")
+      except ValueError as e:
+        if errors is None:
+          raise
+        bad[i] = str(e)
+        hr = None
+      sizes.append(hr)
+    good = [i for i in range(len(pairs)) if i not in bad]
+    groups = parallel.group_by_shape(good, shape_of=lambda i: sizes[i])
     scores = np.full(len(pairs), np.nan)
     bar = parallel.progress_bar(total=len(pairs), desc=self.name,
                                 unit="pair", enabled=progress)
     with bar:
-      for (h, w), idx in groups.items():
-        r = _Images([pairs[i][0] for i in idx], self.preprocess, images.read)
-        d = _Images([pairs[i][1] for i in idx], self.preprocess, images.read)
+      bar.update(len(bad))
+      for (h, w), members in groups.items():
+        idx = [good[k] for k in members]
         try:
-          scores[idx] = self._map(r, d, bar)
-        except ValueError as e:   # e.g. an image too small for the metric
-          if isinstance(e, images.ImageDecodeError):
-            raise
-          hs, ws = preprocess_lib.scored_size(self.preprocess, h, w)
-          raise ValueError(f"{pairs[idx[0]][1]} ({h} x {w}, scored at "
-                           f"{hs} x {ws}): {e}") from None
+          scores[idx] = self._score_group(pairs, idx, bar)
+        except ValueError as e:
+          if errors is None:
+            raise self._named(e, pairs[idx[0]], h, w) from None
+          for i in idx:      # find the bad pairs of the group one by one
+            try:
+              scores[i] = self._score_group(pairs, [i], None)[0]
+            except ValueError as e1:
+              bad[i] = str(self._named(e1, pairs[i], h, w))
+    if errors is not None:
+      errors.extend(sorted(bad.items()))
     return scores
+
+  def _score_group(self, pairs, idx, bar):
+    r = _Images([pairs[i][0] for i in idx], self.preprocess, images.read)
+    d = _Images([pairs[i][1] for i in idx], self.preprocess, images.read)
+    return self._map(r, d, bar if bar is not None else False)
+
+  def _named(self, e, pair, h, w):
+    """e with the pair's name and scored size, unless it names a file."""
+    if isinstance(e, images.ImageDecodeError) or str(pair[0]) in str(e) \
+        or str(pair[1]) in str(e):
+      return e
+    hs, ws = preprocess_lib.scored_size(self.preprocess, h, w)
+    return ValueError(f"{pair[1]} ({h} x {w}, scored at {hs} x {ws}): {e}")
 
 
 def get(name: str, **kwargs) -> Scorer:

@@ -54,9 +54,13 @@ __all__ = ["Projections", "random_projections", "load_projections",
            "default_projections", "default_vgg", "DEFAULT_PROJECTION_SEED",
            "unfold", "zoom_linear", "layer_attention", "attention",
            "attention_from_features", "attention_map", "smic_pool",
-           "smic_version", "psnr_smic", "ssim_smic", "LAYERS", "check_pair"]
+           "smic_version", "psnr_smic", "ssim_smic", "LAYERS", "check_pair",
+           "MIN_SIZE"]
 
 LAYERS = ("relu3_3", "relu4_3")
+# The smallest side SMIC's attention takes: one 7 x 7 window on relu4_3,
+# whose side is ceil(H / 8) after three L2 poolings.
+MIN_SIZE = 49
 # The default projections: Xavier-uniform (the official initialiser) drawn
 # from this fixed key, so every run of every user scores alike.
 DEFAULT_PROJECTION_SEED = 0
@@ -271,7 +275,8 @@ def smic_version(map_fn, *, finish=None, name: str | None = None):
   def fn(ref, dist, *, vgg=None, projections: Projections | None = None,
          patch: int = 7, stride: int = 7, alpha: float = 0.5, c: float = 10.0,
          **options) -> jax.Array:
-    ref, dist = check_pair(ref, dist)
+    ref, dist = check_pair(ref, dist, min_size=MIN_SIZE,
+                           metric=fn.__name__)
     a = attention(ref, dist, vgg=vgg, projections=projections, patch=patch,
                   stride=stride, alpha=alpha, c=c)
     pooled = smic_pool(map_fn(ref, dist, **options), a)
@@ -302,13 +307,15 @@ psnr_smic = smic_version(_mse, finish=_psnr_of_mse, name="psnr_smic")
 psnr_smic.__doc__ = """(N,) PSNR-SMIC in dB of (N, H, W, 3) pairs in [0, 1]:
 10 log10(R^2 / (mean(mse_map A) + 1e-10)), 7 x 7 local MSE map (window=),
 R = data_range. Attention options: vgg, projections, patch, stride, alpha,
-c (defaults: the module docstring). No resizing (see fr.get)."""
+c (defaults: the module docstring). No resizing (see fr.get). Minimum size
+49 x 49 (MIN_SIZE)."""
 
 ssim_smic = smic_version(_ssim_distance, name="ssim_smic")
 ssim_smic.__doc__ = """(N,) SSIM-SMIC distance (lower is better) of
 (N, H, W, 3) pairs in [0, 1]: mean((1 - ssim_map) A) with a valid 7 x 7
 Gaussian SSIM map (window=, sigma=, data_range=), channels averaged.
-Attention options as psnr_smic. No resizing (see fr.get)."""
+Attention options as psnr_smic. No resizing (see fr.get). Minimum size
+49 x 49 (MIN_SIZE)."""
 
 
 def check_pair(ref, dist, *, min_size: int = 1, metric: str = "the metric"):
