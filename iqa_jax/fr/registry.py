@@ -142,12 +142,14 @@ def _lpips_of(net):
   return fn, map_fn, load
 
 
+_BACKBONES = {"vgg": "VGG16", "alex": "AlexNet"}
 for _net in lpips_lib.NETS:
   _fn, _map, _load = _lpips_of(_net)
   register(MetricSpec(
       f"lpips_{_net}", _fn, False, map_fn=_map, weights=_load,
       weight_names=("backbone", "weights"),
-      summary=f"LPIPS v0.1 with {_net.replace('alex', 'AlexNet').replace('vgg', 'VGG16')}, a distance (Zhang et al. 2018)"))
+      summary=f"LPIPS v0.1 with {_BACKBONES[_net]}, a distance (Zhang et "
+      "al. 2018)"))
 register(MetricSpec(
     "dists", dists_lib.dists, False, preprocess="dists",
     weights=lambda: {"vgg": smic.default_vgg(),
