@@ -3,7 +3,7 @@
 Each writer makes a few small images plus score files in the exact official
 format (described in the project's dataset notes), including the awkward
 details: mixed-case TID2013 names, LIVE's `orgs` reference copies, CSIQ's
-header on row 4, KADID's `dmos` column, CVIQ references at ids divisible by
+header on row 4, KADID's `dmos` column, QADS' two-space separator, CVIQ references at ids divisible by
 34. Each returns {image name: native score} of the scored images it wrote.
 """
 
@@ -147,6 +147,22 @@ def pipal(root: Path):
   return scores
 
 
+def qads(root: Path):
+  """QADS inside a QADS/ folder, two spaces between MOS and name."""
+  base, lines, scores = root / "QADS", [], {}
+  for ref in ("img01", "img02"):
+    put(base / "source_images" / f"{ref}.bmp")
+    for scale in (2, 4):
+      for method in (1, 2):
+        name = f"{ref}_{scale}_{method:02d}.bmp"
+        put(base / "super-resolved_images" / name)
+        mos = 0.9 - 0.1 * scale - 0.05 * method + 0.01 * (ref == "img02")
+        lines.append(f"{mos:.5f}  {name}")
+        scores[f"QADS/super-resolved_images/{name}"] = round(mos, 5)
+  (base / "mos_with_names.txt").write_text("\n".join(lines) + "\n")
+  return scores
+
+
 def livec(root: Path):
   base = root / "ChallengeDB_release"
   names = [f"t{i}.bmp" for i in range(1, 8)] + ["10.bmp", "11.JPG", "12.JPG"]
@@ -256,4 +272,4 @@ def mvaqd(root: Path):
 
 WRITERS = {"live": live, "csiq": csiq, "tid2013": tid2013, "kadid10k": kadid,
            "pipal": pipal, "livec": livec, "koniq10k": koniq, "spaq": spaq,
-           "cviq": cviq, "oiqa": oiqa, "mvaqd": mvaqd}
+           "cviq": cviq, "oiqa": oiqa, "mvaqd": mvaqd, "qads": qads}

@@ -234,3 +234,49 @@ def test_second_run_does_not_compile_again(folders, tmp_path):
   assert "TRACING CACHE MISS" in second.stderr   # misses are reported ...
   assert "PERSISTENT COMPILATION CACHE MISS" not in second.stderr  # ... none
   assert read_scores(tmp_path / "s.csv").names
+
+
+def test_maps_writes_one_figure_per_pair(folders, tmp_path, capsys):
+  """--maps DIR: the distortion map, the attention and their product of
+  every scored pair as a PNG (Fig. 5); refused for a metric without an
+  attention."""
+  out, maps_dir = tmp_path / "m.csv", tmp_path / "maps"
+  assert main(["score", "--metric", "psnr_mic", "--ref",
+               str(folders / "refs"), "--dist", str(folders / "dist"),
+               "--out", str(out), "--maps", str(maps_dir)]) == 0
+  pngs = sorted(p.name for p in maps_dir.iterdir())
+  assert pngs == sorted(f"{r[0]}.png" for r in _read(out)[1:])
+  assert len(pngs) == 8
+  with Image.open(maps_dir / pngs[0]) as im:
+    w, h = im.size
+    assert w > 1000 and h > 200
+    px = np.asarray(im.convert("RGB"))
+  assert len(np.unique(px.reshape(-1, 3), axis=0)) > 200   # maps, colour bars
+  assert "8 map figure(s)" in capsys.readouterr().out
+  assert main(["score", "--metric", "psnr", "--ref", str(folders / "refs"),
+               "--dist", str(folders / "dist"), "--out",
+               str(tmp_path / "n.csv"), "--maps", str(maps_dir)]) == 2
+  assert "use its SMIC version" in capsys.readouterr().err
+
+
+def test_grey_and_alpha_images_are_reported_not_silent(folders, tmp_path,
+                                                       capsys):
+  """Grey and RGBA files are scored as the official codes read them (PIL's
+  convert("RGB")), and each is named on stderr with what was done."""
+  ref = images.read(folders / "refs" / "I01.png")
+  u8 = images.to_uint8(images.read(folders / "dist" / "I01_02_3.png"))
+  Image.fromarray(u8).convert("L").save(tmp_path / "grey.png")
+  rgba = np.concatenate([u8, np.full(u8.shape[:2] + (1,), 128, np.uint8)], -1)
+  Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+  for name, word in (("grey.png", "is grey"), ("alpha.png", "alpha channel")):
+    out = tmp_path / f"{name}.csv"
+    assert main(["score", "--metric", "psnr", "--ref",
+                 str(folders / "refs" / "I01.png"), "--dist",
+                 str(tmp_path / name), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert name in err and word in err
+    got = read_scores(out).scores[0]
+    x = images.read(tmp_path / name)
+    assert x.shape == ref.shape
+    assert got == pytest.approx(float(fr.psnr(ref, x)), rel=1e-6)
+  assert score_cli.image_mode_notes([folders / "refs" / "I01.png"]) == []

@@ -19,6 +19,7 @@ EXPECTED = {  # name: (n scored images, n references, higher_is_better)
     "tid2013": (8, 2, True),
     "kadid10k": (12, 2, True),
     "pipal": (8, 2, True),
+    "qads": (8, 2, True),
     "livec": (3, 0, True),
     "koniq10k": (3, 0, True),
     "spaq": (3, 0, True),

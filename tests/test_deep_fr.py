@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from iqa_jax import fr, images, wasserstein, weights
 from iqa_jax.data import demo2d
@@ -19,14 +20,20 @@ DATA = Path(__file__).parent / "data"
 SMIC_FIX = DATA / "smic_official"
 DEEP = ("lpips_vgg", "lpips_alex", "dists", "deepwsd", "lpips_smic",
         "dists_smic", "deepwsd_smic")
+# Every registered metric with an attention: SMIC and Table II's w/ MIC.
+ATTENTIVE = ("psnr_smic", "ssim_smic", "lpips_smic", "dists_smic",
+             "deepwsd_smic", "psnr_mic", "ssim_mic", "lpips_mic", "dists_mic",
+             "deepwsd_mic")
 
 
 SIZE = (64, 72)     # every scored test pair: one compiled program per metric
 
 
 def _scorer(metric, **kw):
-  """The metric on all 8 devices, batches of 16, no resize."""
-  return fr.get(metric, preprocess=None, batch_size=16, **kw)
+  """The metric on all 8 devices, batches of 8, no resize: 3 pairs and 32
+  pairs run the same compiled program (map_batches shrinks a batch only
+  to the pairs there are, rounded up to the devices)."""
+  return fr.get(metric, preprocess=None, batch_size=8, **kw)
 
 
 def _read_pairs(rows, folders, crop=None):
@@ -143,10 +150,13 @@ def demo_pairs():
 
 
 def _identity(metric):
-  """Every deep metric is 0 on identical images except DISTS-SMIC: the
-  official code drops the global terms of relu3_3 and relu4_3 but still
-  divides by all six layers' weights, so it is the share of those two."""
-  if metric != "dists_smic":
+  """Every distance is 0 on identical images except DISTS-SMIC (and DISTS
+  w/ MIC): the official code drops the global terms of relu3_3 and relu4_3
+  but still divides by all six layers' weights, so it is the share of those
+  two. PSNR-SMIC of identical images is 10 log10(1 / 1e-10) = 100 dB."""
+  if metric.startswith("psnr"):
+    return 100.0
+  if metric not in ("dists_smic", "dists_mic"):
     return 0.0
   w = weights.load_dists()
   edges = np.cumsum((0,) + dists.CHANNELS)
@@ -155,11 +165,13 @@ def _identity(metric):
   return share / (w["alpha"].sum() + w["beta"].sum())
 
 
-@pytest.mark.parametrize("metric", DEEP)
+@pytest.mark.parametrize("metric", sorted(set(DEEP) | set(ATTENTIVE)))
 def test_metric_properties(metric, demo_pairs):
   """On 20 demo2d pairs of 64 x 72, batched on 8 devices: identical images
   give the metric's identity value; the strongest level of every
-  distortion scores worse than the mildest for every reference. (That the
+  distortion scores worse (lower PSNR, a larger distance) than the mildest
+  for every reference. Every deep metric and every SMIC and w/ MIC
+  version. (That the
   batched, jitted, 8-device scores equal one pair at a time on one device
   without jit is test_official_codes_on_real_crops and
   test_batched_jitted_equals_one_pair_without_jit.)"""
@@ -171,6 +183,8 @@ def test_metric_properties(metric, demo_pairs):
   got, same = both[:20], both[20:]
   np.testing.assert_allclose(same, _identity(metric), atol=1e-5)
   mild, strong = got[0::2], got[1::2]
+  if fr.registry.spec(metric).higher_is_better:
+    mild, strong = -mild, -strong
   bad = [groups[2 * j] for j in np.flatnonzero(~(strong > mild))]
   assert not bad, f"{metric}: a stronger distortion did not score worse: {bad}"
 
@@ -189,6 +203,25 @@ def test_batched_jitted_equals_one_pair_without_jit(metric, demo_pairs):
   spec = fr.registry.spec(metric)
   one = spec.fn(ref[5:6], dist[5:6], **spec.weights())
   np.testing.assert_allclose(float(one[0]), got[1], rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ("lpips", "dists", "deepwsd"))
+def test_mic_versions_weight_each_layer_by_the_zoomed_pixel_attention(
+    metric, demo_pairs):
+  """Table II's w/ MIC baseline: each weighted layer's windows get the
+  pixel-domain attention zoomed (scipy) to that layer's window grid (the
+  terms and the pooling are the SMIC version's code, checked against the
+  official scores above)."""
+  ref, dist, _ = demo_pairs
+  r, d = ref[2:4], dist[2:4]
+  with_mic = fr.get(f"{metric}_mic", preprocess=None).maps(r, d)
+  pixel = np.asarray(smic.pixel_attention(r, d), np.float64)
+  assert list(with_mic) == list(smic.LAYERS)
+  for term, a in with_mic.values():
+    assert term.shape == a.shape and np.all(term >= 0) and term.max() > 0
+    want = np.stack([ndimage.zoom(x, np.divide(a.shape[1:], x.shape),
+                                  order=1) for x in pixel])
+    np.testing.assert_allclose(a, want, atol=1e-6)
 
 
 def test_minimum_sizes_are_named():

@@ -175,12 +175,20 @@ def test_scorer_on_eight_devices_equals_one(vgg, pairs):
   assert jax.device_count() == 8
   one = jax.sharding.Mesh(np.asarray(jax.devices()[:1]), ("data",))
   proj = smic.random_projections(jax.random.key(0))
-  for metric in ("psnr_smic", "ssim_smic"):
+  # (The sharding is the metric's business only through Scorer: one SMIC
+  # metric shows it; ssim_smic runs on one device in the official check.)
+  for metric in ("psnr_smic",):
     a = Scorer(metric, vgg=vgg, projections=proj, batch_size=8)(ref, dist)
     b = Scorer(metric, vgg=vgg, projections=proj, mesh=one,
                batch_size=3)(ref, dist)
     assert a.shape == (4,)
     np.testing.assert_allclose(a, b, rtol=1e-5)
+  # w/ MIC: 8 devices, 1 device, and the pure function outside jit.
+  a = Scorer("psnr_mic", batch_size=8)(ref, dist)
+  b = Scorer("psnr_mic", mesh=one, batch_size=3)(ref, dist)
+  np.testing.assert_allclose(a, b, rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(smic.psnr_mic(ref[1:2], dist[1:2])),
+                             a[1:2], rtol=1e-5)
   plain = Scorer("psnr")(ref, dist)
   smic_psnr = Scorer("psnr_smic", vgg=vgg, projections=proj)(ref, dist)
   assert np.all(np.isfinite(plain)) and np.all(np.isfinite(smic_psnr))
@@ -228,3 +236,66 @@ def test_official_scores_other_pairs(vgg, shared):
   in_fixture = {(r["ref"], r["dist"]) for r in _official_cases(FIXTURE)[0]}
   assert len(in_fixture) == 3
   assert _check_official(vgg, root, "psnr_smic", skip=in_fixture) == 3
+
+
+# ----------------------------------------------------------------------------
+# Table II's "w/ MIC" baseline: pixel-domain MIC attention.
+
+
+def test_pixel_attention_is_one_minus_mean_channel_mic():
+  rng = np.random.default_rng(1)
+  r = rng.random((1, 14, 23, 3)).astype(np.float32)
+  d = np.clip(r + 0.2 * rng.standard_normal(r.shape), 0, 1).astype(np.float32)
+  got = np.asarray(smic.pixel_attention(r, d))
+  assert got.shape == (1, 2, 3)          # (14 - 7) // 7 + 1, (23 - 7) // 7 + 1
+  for i in range(2):
+    for j in range(3):
+      win = (0, slice(7 * i, 7 * i + 7), slice(7 * j, 7 * j + 7))
+      xs = d[win].reshape(49, 3).T
+      ys = r[win].reshape(49, 3).T
+      want = 1 - np.mean(np.asarray(mic.mic(xs, ys, alpha=0.5, c=10)))
+      assert got[0, i, j] == pytest.approx(want, abs=1e-6)
+
+
+def test_psnr_and_ssim_mic_weight_the_map_by_the_pixel_attention(pairs):
+  """psnr_mic / ssim_mic against the composition done here with scipy's
+  zoom: no VGG, no projections."""
+  ref, dist = pairs
+  a = np.asarray(smic.pixel_attention(ref, dist), np.float64)  # (4, 10, 13)
+  mse = np.asarray(smic.psnr_smic.map_fn(ref, dist), np.float64)
+  a_mse = np.stack([ndimage.zoom(x, np.divide(mse.shape[1:], x.shape),
+                                 order=1) for x in a])
+  want = 10 * np.log10(1 / (np.mean(mse * a_mse, axis=(1, 2)) + 1e-10))
+  np.testing.assert_allclose(np.asarray(smic.psnr_mic(ref, dist)), want,
+                             rtol=1e-5)
+  np.testing.assert_allclose(
+      np.asarray(smic.psnr_smic(ref, dist, attention="mic")), want, rtol=1e-5)
+  dmap = np.asarray(smic.ssim_smic.map_fn(ref, dist), np.float64)
+  zoomed = np.stack([ndimage.zoom(x, np.divide(dmap.shape[1:], x.shape),
+                                  order=1) for x in a])
+  np.testing.assert_allclose(np.asarray(smic.ssim_mic(ref, dist)),
+                             np.mean(dmap * zoomed, axis=(1, 2)), rtol=1e-5)
+  # The maps are the two factors the score pools.
+  (m, att), = smic.psnr_mic.maps(ref, dist).values()
+  np.testing.assert_allclose(np.asarray(m), mse, rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(att), a_mse, atol=1e-6)
+  with pytest.raises(ValueError, match="attention must be one of"):
+    smic.psnr_smic(ref, dist, attention="pixel")
+  # w/ MIC needs only a window's worth of pixels, SMIC 49 x 49.
+  small = ref[:1, :20, :20]
+  assert np.isfinite(np.asarray(smic.psnr_mic(small, small))).all()
+  with pytest.raises(ValueError, match="psnr_smic needs images of at least 49"):
+    smic.psnr_smic(small, small)
+  with pytest.raises(ValueError, match="psnr_mic needs images of at least 7"):
+    smic.psnr_mic(small[:, :6], small[:, :6])
+
+
+def test_scorer_maps_need_an_attention(pairs):
+  ref, dist = pairs
+  with pytest.raises(ValueError, match="psnr has no attention map; maps "
+                     "exist for psnr_smic"):
+    Scorer("psnr").maps(ref, dist)
+  out = Scorer("psnr_mic", preprocess=None).maps(ref[:2], dist[:2])
+  (m, a), = out.values()
+  assert m.shape == a.shape == (2, 66, 90)       # the valid 7 x 7 map
+  assert np.all((a >= 0) & (a <= 1))

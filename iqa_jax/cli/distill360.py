@@ -7,7 +7,8 @@
 
 --config is a preset (paper, runlocal, livec) or a Python file defining
 get_config() (FILE.py[:ARG]); --set KEY=VALUE overrides one key (Python
-literals: --set rates='(0.3, 0.5, 1.0)'). A work directory that holds a run
+literals: --set rates='(0.3, 0.5, 1.0)'; a tuple of names also as
+--set selectors=residual,random). A work directory that holds a run
 of another configuration is refused; the same configuration resumes.
 """
 
@@ -90,6 +91,9 @@ def apply_overrides(cfg, items):
     except (ValueError, SyntaxError):
       value = text
     old = cfg[key]
+    if (isinstance(old, tuple) and isinstance(value, str) and "," in value
+        and all(isinstance(v, str) for v in old)):
+      value = tuple(v.strip() for v in value.split(",") if v.strip())
     if isinstance(old, tuple) and isinstance(value, (list, int, float, str)):
       value = tuple(value) if isinstance(value, list) else (value,)
     if isinstance(old, float) and isinstance(value, int):

@@ -3,9 +3,11 @@
   iqa-jax score --metric METRIC --ref REF_DIR_OR_FILE \\
       --dist DIST_DIR_OR_FILE --out SCORES.csv
 
-METRIC: psnr, ssim, lpips_vgg, lpips_alex, dists, deepwsd, and the SMIC
-versions psnr_smic, ssim_smic, lpips_smic, dists_smic, deepwsd_smic
-(`--help` gives each one's summary).
+METRIC: psnr, ssim, lpips_vgg, lpips_alex, dists, deepwsd, the SMIC
+versions psnr_smic, ssim_smic, lpips_smic, dists_smic, deepwsd_smic, and
+Table II's "w/ MIC" baselines psnr_mic, ssim_mic, lpips_mic, dists_mic,
+deepwsd_mic (`--help` gives each one's summary). --maps DIR also draws,
+per pair, the distortion map, the attention and their product (Fig. 5).
 
 Pairs:
   --ref FILE --dist FILE   one pair
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_parser", "find_pairs"]
+__all__ = ["add_parser", "find_pairs", "image_mode_notes"]
 
 _SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -95,6 +97,11 @@ def add_parser(sub) -> None:
                  "NaN pixels, below the metric's minimum size) by name and "
                  "score the others; the CSV leaves it out (default: stop "
                  "at the first bad pair)")
+  p.add_argument("--maps", metavar="DIR",
+                 help="also write, per scored pair, DIR/<distorted name>.png: "
+                 "the metric's distortion map, its attention map and their "
+                 "product, with colour bars (Fig. 5 of source text 003; "
+                 "the SMIC and w/ MIC metrics only)")
   p.set_defaults(run=run)
 
 
@@ -146,6 +153,30 @@ def find_pairs(ref: Path, dist: Path) -> list[tuple[Path, Path]]:
   return pairs
 
 
+def image_mode_notes(paths) -> list[str]:
+  """One line per image that is not plain RGB, saying how it is scored:
+  grey is repeated over R, G, B and an alpha channel dropped, as the
+  official codes' PIL `convert("RGB")` does (never silently)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  notes = []
+  for p in dict.fromkeys(paths):
+    try:
+      with Image.open(p) as im:
+        mode, transparent = im.mode, "transparency" in im.info
+    except OSError:
+      continue          # unreadable: reported by the scoring itself
+    if mode in ("L", "I;16", "I;16B", "I;16L", "I", "F", "1"):
+      notes.append(f"{p} is grey (mode {mode}); scored as RGB with the grey "
+                   "value in all three channels, as the official codes read "
+                   "it.")
+    elif "A" in mode or transparent:
+      notes.append(f"{p} has an alpha channel (mode {mode}); it is dropped, "
+                   "as the official codes do: transparent pixels score as "
+                   "their colour. Flatten the image onto its background "
+                   "first if that is wrong.")
+  return notes
+
+
 def _scorer(args):
   """The Scorer the flags describe."""
   from iqa_jax import fr  # pylint: disable=g-import-not-at-top
@@ -181,6 +212,23 @@ def _scorer(args):
                 batch_size=args.batch_size, **options)
 
 
+def _write_maps(scorer, pairs, folder: Path) -> int:
+  """DIR/<distorted name>.png per pair (`fr.maps.figure`)."""
+  from iqa_jax import parallel  # pylint: disable=g-import-not-at-top
+  from iqa_jax.fr import maps  # pylint: disable=g-import-not-at-top
+  with parallel.progress_bar(total=len(pairs), desc="maps",
+                             unit="pair") as bar:
+    for r, d in pairs:
+      ref, dist = scorer.preprocessed(r), scorer.preprocessed(d)
+      rows = maps.pair_rows(scorer.maps(ref[None], dist[None]), 0)
+      maps.save(maps.figure(ref, dist, rows,
+                            title=f"{scorer.name}: {d.name} (reference "
+                            f"{r.name})"),
+                folder / f"{d.name}.png")
+      bar.update(1)
+  return len(pairs)
+
+
 def run(args, parser) -> int:  # pylint: disable=unused-argument
   out = Path(args.out)
   if out.exists() and not args.overwrite:
@@ -191,6 +239,10 @@ def run(args, parser) -> int:  # pylint: disable=unused-argument
   try:
     pairs = find_pairs(Path(args.ref), Path(args.dist))
     scorer = _scorer(args)
+    if args.maps and scorer.spec.maps is None:
+      raise ValueError(f"--maps draws an attention map, which {args.metric} "
+                       "has not; use its SMIC version (e.g. psnr_smic) or "
+                       "w/ MIC version (e.g. psnr_mic).")
     errors = [] if args.skip_bad else None
     scores = scorer.score_files(pairs, progress=True, errors=errors)
   except (OSError, ValueError, KeyError) as e:
@@ -198,6 +250,12 @@ def run(args, parser) -> int:  # pylint: disable=unused-argument
             "pairs and reports the bad ones)")
     print(f"iqa-jax score: {str(e).strip()}{hint}", file=sys.stderr)
     return 2
+  notes = image_mode_notes([p for pair in pairs for p in pair])
+  for line in notes[:10]:
+    print(f"iqa-jax score: note: {line}", file=sys.stderr)
+  if len(notes) > 10:
+    print(f"iqa-jax score: note: {len(notes) - 10} more image(s) grey or "
+          "with alpha, read the same way.", file=sys.stderr)
   skipped = {i for i, _ in errors or ()}
   for i, message in errors or ():
     print(f"iqa-jax score: skipped {pairs[i][1]} (reference {pairs[i][0]}): "
@@ -215,6 +273,10 @@ def run(args, parser) -> int:  # pylint: disable=unused-argument
       if i not in skipped:
         w.writerow([d.name, repr(v), r.name])
   tmp.replace(out)
+  if args.maps:
+    n = _write_maps(scorer, [p for i, p in enumerate(pairs)
+                             if i not in skipped], Path(args.maps))
+    print(f"{n} map figure(s) -> {args.maps}")
   hint = "" if scorer.higher_is_better else " --lower-is-better"
   left = f" ({len(skipped)} bad pair(s) skipped, listed above)" \
       if skipped else ""

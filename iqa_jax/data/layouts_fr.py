@@ -1,4 +1,5 @@
-"""Full-reference databases: LIVE R2, CSIQ, TID2013/TID2008, KADID-10k, PIPAL.
+"""Full-reference databases: LIVE R2, CSIQ, TID2013/TID2008, KADID-10k, PIPAL,
+QADS.
 
 Each parser reads the official release as distributed (see the project's notes
 on datasets), including its quirks: LIVE's reference copies marked by `orgs`,
@@ -359,3 +360,62 @@ register(DatasetSpec(
     name="pipal", kind="fr", title="PIPAL training part (23200 distorted)",
     score_name="elo", higher_is_better=True, scale=None,
     layout=PIPAL_LAYOUT, parse=parse_pipal))
+
+# ----------------------------------------------------------------------------
+# QADS (Zhou et al., IEEE TIP 2019): super-resolved images. The layout is the
+# release's as its readers use it: 20 references source_images/img01.bmp ..,
+# 980 super-resolved images super-resolved_images/img<NN>_<scale>_<method>.bmp
+# (scale 2, 3 or 4; 21 SR methods), mos_with_names.txt lines '<MOS> <name>'.
+
+QADS_LAYOUT = """\
+  QADS/                             (or point --manual-dir inside it)
+    source_images/img01.bmp .. img20.bmp              20 references
+    super-resolved_images/img<NN>_<scale>_<method>.bmp  980 SR images
+    mos_with_names.txt                lines '<MOS>  <image name>'"""
+
+
+def parse_qads(root: Path, checker: L.Checker) -> L.Layout:
+  score_file = L.find_one(root, "mos_with_names.txt")
+  if score_file is None:
+    checker.require_file(root / "mos_with_names.txt", "score file",
+                         QADS_LAYOUT)
+  base = score_file.parent
+  sr_dir = checker.require_dir(base / "super-resolved_images",
+                               "super-resolved_images", QADS_LAYOUT)
+  refs_dir = checker.require_dir(base / "source_images", "source_images",
+                                 QADS_LAYOUT)
+  records = []
+  for n, line in L.read_text_lines(score_file):
+    where = f"{score_file.name}, line {n}"
+    parts = line.split()
+    if len(parts) != 2:
+      raise L.LayoutError(f"{where}: expected '<MOS> <image name>', got "
+                          f"{line!r}.")
+    name = parts[1]
+    bits = Path(name).stem.split("_")
+    if len(bits) != 3:
+      raise L.LayoutError(f"{where}: {name!r} is not named "
+                          "img<NN>_<scale>_<method>.bmp.")
+    records.append(L.Record(
+        file=name, ref_id=bits[0], where=where,
+        score=L.parse_float(parts[0], where=where),
+        dist_type=f"method{bits[2]}",
+        dist_level=L.parse_float(bits[1], where=where)))
+  index = L.DirIndex(sr_dir)
+  entries = L.match_images(checker, records, index.get,
+                           score_file=score_file.name,
+                           folder="super-resolved_images")
+  ref_index = L.DirIndex(refs_dir)
+  references = L.find_references(
+      checker, (r.ref_id for r in records), ref_index.by_stem,
+      folder="source_images/")
+  checker.unlisted(index.all(), {index.get(r.file) for r in records},
+                   score_file.name)
+  return L.Layout(entries, references=references, notes=[
+      "dist_type is the SR method's index, dist_level the upscaling factor"])
+
+
+register(DatasetSpec(
+    name="qads", kind="fr", title="QADS super-resolved images (980, 20 refs)",
+    score_name="mos", higher_is_better=True, scale=None,
+    layout=QADS_LAYOUT, parse=parse_qads))

@@ -53,7 +53,7 @@ from iqa_jax import wasserstein
 from iqa_jax.fr import smic
 from iqa_jax.models.vgg import LAYERS as VGG_LAYERS
 
-__all__ = ["Plan", "plan", "deepwsd", "deepwsd_smic", "ws_distance",
+__all__ = ["Plan", "plan", "deepwsd", "deepwsd_smic", "deepwsd_mic", "ws_distance",
            "MIN_SIZE"]
 
 MIN_SIZE = 33   # at f = 1
@@ -169,27 +169,29 @@ def deepwsd(ref: jax.Array, dist: jax.Array, *, vgg=None) -> jax.Array:
   return _finish(total / 6.0, p.f)
 
 
-def deepwsd_smic(ref: jax.Array, dist: jax.Array, *, vgg=None,
-                 projections: smic.Projections | None = None,
-                 alpha: float = 0.5, c: float = 10.0) -> jax.Array:
-  """(N,) DeepWSD-SMIC of (N, H, W, 3) pairs in [0, 1], as the official SMIC
-  code computes it (module docstring; lower is better). Minimum size:
-  `plan`."""
+def _smic_parts(ref, dist, *, vgg, projections, alpha, c, attention):
+  """(the unweighted layers' sum (N,), {layer: (window ws, attention)},
+  each (N, gh, gw), the plan) of DeepWSD-SMIC before `_finish`."""
+  smic._check_kind(attention)  # pylint: disable=protected-access
   ref, dist = smic.check_pair(ref, dist)
   p = plan(*ref.shape[1:3])
   vgg = smic.default_vgg() if vgg is None else vgg
-  projections = (smic.default_projections() if projections is None else
-                 projections)
+  if attention == "smic" and projections is None:
+    projections = smic.default_projections()
+  pixel = (smic.pixel_attention(ref, dist, alpha=alpha, c=c)
+           if attention == "mic" else None)
   pairs = _features(vgg, ref, dist, p.f)
-  total = 0.0
+  base = 0.0
   for k in (0, 1, 2, 5):
     f0, f1 = pairs[k]
-    total = total + jnp.log(ws_distance(_pad(f0, p.win), _pad(f1, p.win),
-                                        win=p.win) + 1.0)
-  for k, proj in zip((3, 4), projections):
+    base = base + jnp.log(ws_distance(_pad(f0, p.win), _pad(f1, p.win),
+                                      win=p.win) + 1.0)
+  layers = {}
+  for i, (k, layer) in enumerate(zip((3, 4), smic.LAYERS)):
     f0, f1 = _pad(pairs[k][0], p.win), _pad(pairs[k][1], p.win)
-    a = smic.layer_attention(f0, f1, proj, patch=_SMIC_PATCH,
-                             stride=_SMIC_PATCH, alpha=alpha, c=c)
+    a = smic.window_attention(
+        f0, f1, None if pixel is not None else projections[i], pixel=pixel,
+        patch=_SMIC_PATCH, stride=_SMIC_PATCH, alpha=alpha, c=c)
     q = _SMIC_PATCH * _SMIC_PATCH
     w0 = smic.unfold(f0, patch=_SMIC_PATCH, stride=_SMIC_PATCH)
     w1 = smic.unfold(f1, patch=_SMIC_PATCH, stride=_SMIC_PATCH)
@@ -200,6 +202,24 @@ def deepwsd_smic(ref: jax.Array, dist: jax.Array, *, vgg=None,
     s1 = jnp.sum(f1, axis=(1, 2, 3))[:, None, None]
     ws = _table_distance(t0, t1, jnp.broadcast_to(s0, (n, gh, gw)),
                          jnp.broadcast_to(s1, (n, gh, gw)))
-    total = total + jnp.sum(a * ws, axis=(1, 2))
+    layers[layer] = (ws, a)
+  return base, layers, p
+
+
+def deepwsd_smic(ref: jax.Array, dist: jax.Array, *, vgg=None,
+                 projections: smic.Projections | None = None,
+                 alpha: float = 0.5, c: float = 10.0,
+                 attention: str = "smic") -> jax.Array:
+  """(N,) DeepWSD-SMIC of (N, H, W, 3) pairs in [0, 1], as the official SMIC
+  code computes it (module docstring; lower is better); attention="mic":
+  Table II's pixel-domain baseline. Minimum size: `plan`.
+  `deepwsd_smic.maps` gives {layer: (window ws, attention)}, each
+  (N, gh, gw), whose products are summed here."""
+  base, layers, p = _smic_parts(ref, dist, vgg=vgg, projections=projections,
+                                alpha=alpha, c=c, attention=attention)
+  total = base + sum(jnp.sum(a * t, axis=(1, 2)) for t, a in layers.values())
   return _finish(total / 6.0, p.f)
 
+
+deepwsd_smic.maps = smic.parts_maps(_smic_parts, deepwsd_smic)
+deepwsd_mic = smic.with_mic(deepwsd_smic, name="deepwsd_mic")

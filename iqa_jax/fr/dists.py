@@ -41,7 +41,7 @@ from iqa_jax.fr import smic
 from iqa_jax.models.vgg import LAYERS as VGG_LAYERS
 from iqa_jax.models.vgg import imagenet_normalise
 
-__all__ = ["DistsWeights", "dists", "dists_smic", "default_weights",
+__all__ = ["DistsWeights", "dists", "dists_smic", "dists_mic", "default_weights",
            "MIN_SIZE", "CHANNELS"]
 
 CHANNELS = (3, 64, 128, 256, 512, 512)
@@ -116,30 +116,52 @@ def dists(ref: jax.Array, dist: jax.Array, *, vgg=None,
   return 1.0 - _global_terms(pairs, weights, range(6))
 
 
-def dists_smic(ref: jax.Array, dist: jax.Array, *, vgg=None,
-               weights: DistsWeights | None = None,
-               projections: smic.Projections | None = None, patch: int = 7,
-               stride: int = 6, alpha: float = 0.5,
-               c: float = 10.0) -> jax.Array:
-  """(N,) DISTS-SMIC of (N, H, W, 3) pairs in [0, 1], as the official code
-  computes it (module docstring; lower is better). Projections and MIC
-  options as `smic.attention` (the official stride here is 6). Minimum size
-  49 x 49."""
-  ref, dist = smic.check_pair(ref, dist, min_size=MIN_SIZE["smic"],
-                              metric="DISTS-SMIC")
+def _smic_parts(ref, dist, *, vgg, weights, projections, patch, stride,
+                alpha, c, attention):
+  """(the unweighted layers' part (N,), {layer: (window term, attention)},
+  each (N, gh, gw)) of DISTS-SMIC."""
+  smic._check_kind(attention)  # pylint: disable=protected-access
+  ref, dist = smic.check_pair(
+      ref, dist, min_size=MIN_SIZE["smic"],
+      metric="DISTS-SMIC" if attention == "smic" else "DISTS w/ MIC")
   vgg = smic.default_vgg() if vgg is None else vgg
   weights = default_weights() if weights is None else weights
-  projections = (smic.default_projections() if projections is None else
-                 projections)
+  if attention == "smic" and projections is None:
+    projections = smic.default_projections()
+  pixel = (smic.pixel_attention(ref, dist, alpha=alpha, c=c)
+           if attention == "mic" else None)
   pairs = _features(vgg, ref, dist, normalise=False)
-  score = 1.0 - _global_terms(pairs, weights, (0, 1, 2, 5))
-  for k, proj in zip((3, 4), projections):
+  base = 1.0 - _global_terms(pairs, weights, (0, 1, 2, 5))
+  layers = {}
+  for i, (k, layer) in enumerate(zip((3, 4), smic.LAYERS)):
     f0, f1 = pairs[k]
-    a = smic.layer_attention(f0, f1, proj, patch=patch, stride=stride,
-                             alpha=alpha, c=c)                 # (N, gh, gw)
+    a = smic.window_attention(
+        f0, f1, None if pixel is not None else projections[i], pixel=pixel,
+        patch=patch, stride=stride, alpha=alpha, c=c)          # (N, gh, gw)
     w0 = smic.unfold(f0, patch=patch, stride=stride)          # (N, gh, gw, C, p^2)
     w1 = smic.unfold(f1, patch=patch, stride=stride)
     s1, s2 = _s1_s2(w0, w1, axes=-1)                           # (N, gh, gw, C)
-    term = 2.0 - jnp.mean(s1, -1) - jnp.mean(s2, -1)
-    score = score + jnp.mean(a * term, axis=(1, 2))
-  return score
+    layers[layer] = (2.0 - jnp.mean(s1, -1) - jnp.mean(s2, -1), a)
+  return base, layers
+
+
+def dists_smic(ref: jax.Array, dist: jax.Array, *, vgg=None,
+               weights: DistsWeights | None = None,
+               projections: smic.Projections | None = None, patch: int = 7,
+               stride: int = 6, alpha: float = 0.5, c: float = 10.0,
+               attention: str = "smic") -> jax.Array:
+  """(N,) DISTS-SMIC of (N, H, W, 3) pairs in [0, 1], as the official code
+  computes it (module docstring; lower is better). Projections and MIC
+  options as `smic.attention` (the official stride here is 6);
+  attention="mic": Table II's pixel-domain baseline. Minimum size 49 x 49.
+  `dists_smic.maps` gives {layer: (window term, attention)}, each
+  (N, gh, gw), as pooled here."""
+  base, layers = _smic_parts(ref, dist, vgg=vgg, weights=weights,
+                             projections=projections, patch=patch,
+                             stride=stride, alpha=alpha, c=c,
+                             attention=attention)
+  return base + sum(jnp.mean(a * t, axis=(1, 2)) for t, a in layers.values())
+
+
+dists_smic.maps = smic.parts_maps(_smic_parts, dists_smic)
+dists_mic = smic.with_mic(dists_smic, name="dists_mic")

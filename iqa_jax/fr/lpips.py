@@ -43,7 +43,7 @@ import numpy as np
 
 from iqa_jax.fr import smic
 
-__all__ = ["LpipsWeights", "lpips", "lpips_map", "lpips_smic",
+__all__ = ["LpipsWeights", "lpips", "lpips_map", "lpips_smic", "lpips_mic",
            "default_weights", "MIN_SIZE", "NETS"]
 
 NETS = ("vgg", "alex")
@@ -140,37 +140,60 @@ def lpips_map(ref: jax.Array, dist: jax.Array, *, backbone=None,
   return sum(resize_bilinear(m, ref.shape[1:3]) for m in maps)
 
 
-def lpips_smic(ref: jax.Array, dist: jax.Array, *, vgg=None,
-               weights: LpipsWeights | None = None,
-               projections: smic.Projections | None = None, patch: int = 7,
-               stride: int = 7, alpha: float = 0.5,
-               c: float = 10.0) -> jax.Array:
-  """(N,) LPIPS-SMIC of (N, H, W, 3) pairs in [0, 1], as the official code
-  computes it (module docstring; lower is better). vgg: max-pooling VGG16;
-  weights: the vgg v0.1 linear layers; projections and MIC options as
-  `smic.attention`. Minimum size 56 x 56."""
-  ref, dist = smic.check_pair(ref, dist, min_size=MIN_SIZE["smic"],
-                              metric="LPIPS-SMIC")
+def _smic_parts(ref, dist, *, vgg, weights, projections, patch, stride,
+                alpha, c, attention):
+  """(the unweighted layers' sum (N,), {layer: (window term, attention)},
+  each (N, gh, gw)) of LPIPS-SMIC."""
+  smic._check_kind(attention)  # pylint: disable=protected-access
+  ref, dist = smic.check_pair(
+      ref, dist, min_size=MIN_SIZE["smic"],
+      metric="LPIPS-SMIC" if attention == "smic" else "LPIPS w/ MIC")
   vgg = smic.default_vgg() if vgg is None else vgg
   weights = default_weights("vgg") if weights is None else weights
-  projections = (smic.default_projections() if projections is None else
-                 projections)
+  if attention == "smic" and projections is None:
+    projections = smic.default_projections()
+  pixel = (smic.pixel_attention(ref, dist, alpha=alpha, c=c)
+           if attention == "mic" else None)
   n = ref.shape[0]
   feats = vgg(jnp.concatenate([ref, dist]), layers=_LAYERS["vgg"],
               pool="max")
-  total = 0.0
+  base = 0.0
   for i in (0, 1, 4):
     f = feats[_LAYERS["vgg"][i]]
     m = jnp.einsum("nhwc,c->nhw", (f[:n] - f[n:]) ** 2, weights.lin[i],
                    precision=jax.lax.Precision.HIGHEST)
-    total = total + jnp.mean(m, axis=(1, 2))
-  for layer, proj in zip(smic.LAYERS, projections):
+    base = base + jnp.mean(m, axis=(1, 2))
+  layers = {}
+  for k, layer in enumerate(smic.LAYERS):
     f0, f1 = feats[layer][:n], feats[layer][n:]
-    a = smic.layer_attention(f0, f1, proj, patch=patch, stride=stride,
-                             alpha=alpha, c=c)                 # (N, gh, gw)
+    a = smic.window_attention(
+        f0, f1, None if pixel is not None else projections[k], pixel=pixel,
+        patch=patch, stride=stride, alpha=alpha, c=c)          # (N, gh, gw)
     sq = smic.unfold((f0 - f1) ** 2, patch=patch, stride=stride)
-    total = total + jnp.mean(a * jnp.sum(sq, axis=(-2, -1)), axis=(1, 2))
-  return total
+    layers[layer] = (jnp.sum(sq, axis=(-2, -1)), a)
+  return base, layers
+
+
+def lpips_smic(ref: jax.Array, dist: jax.Array, *, vgg=None,
+               weights: LpipsWeights | None = None,
+               projections: smic.Projections | None = None, patch: int = 7,
+               stride: int = 7, alpha: float = 0.5, c: float = 10.0,
+               attention: str = "smic") -> jax.Array:
+  """(N,) LPIPS-SMIC of (N, H, W, 3) pairs in [0, 1], as the official code
+  computes it (module docstring; lower is better). vgg: max-pooling VGG16;
+  weights: the vgg v0.1 linear layers; projections and MIC options as
+  `smic.attention`; attention="mic": Table II's pixel-domain baseline
+  (`smic.pixel_attention`). Minimum size 56 x 56. `lpips_smic.maps` gives
+  {layer: (window term, attention)}, each (N, gh, gw), as pooled here."""
+  base, layers = _smic_parts(ref, dist, vgg=vgg, weights=weights,
+                             projections=projections, patch=patch,
+                             stride=stride, alpha=alpha, c=c,
+                             attention=attention)
+  return base + sum(jnp.mean(a * t, axis=(1, 2)) for t, a in layers.values())
+
+
+lpips_smic.maps = smic.parts_maps(_smic_parts, lpips_smic)
+lpips_mic = smic.with_mic(lpips_smic, name="lpips_mic")
 
 
 @functools.lru_cache(maxsize=64)

@@ -42,6 +42,9 @@ class MetricSpec:
     their names (`weight_names`) are keyword arguments of fn.
   weight_names: the names of fn's weight arguments.
   summary: one line for listings and --help.
+  maps: for the SMIC and "w/ MIC" versions, maps(ref, dist, **weights,
+    **options) -> {name: (distortion (N, h, w), attention (N, h, w))}, the
+    factors the metric pools (one entry, or one per VGG layer): Fig. 5.
   """
 
   name: str
@@ -53,6 +56,7 @@ class MetricSpec:
   weights: Callable[[], dict] = dict
   weight_names: tuple[str, ...] = ()
   summary: str = ""
+  maps: Callable | None = None
 
   def options(self) -> dict:
     """{option: default} of fn (and of map_fn where fn forwards **options
@@ -110,12 +114,12 @@ register(MetricSpec(
 register(MetricSpec(
     "psnr_smic", smic.psnr_smic, True, "dB", preprocess="smic",
     map_fn=smic.psnr_smic.map_fn, weights=_smic_weights,
-    weight_names=("vgg", "projections"),
+    weight_names=("vgg", "projections"), maps=smic.psnr_smic.maps,
     summary="PSNR-SMIC in dB (source text 003)"))
 register(MetricSpec(
     "ssim_smic", smic.ssim_smic, False, preprocess="smic",
     map_fn=smic.ssim_smic.map_fn, weights=_smic_weights,
-    weight_names=("vgg", "projections"),
+    weight_names=("vgg", "projections"), maps=smic.ssim_smic.maps,
     summary="SSIM-SMIC, a distance (source text 003)"))
 
 
@@ -165,14 +169,49 @@ register(MetricSpec(
     weights=lambda: {**_smic_weights(),
                      "weights": lpips_lib.default_weights("vgg")},
     weight_names=("vgg", "projections", "weights"),
+    maps=lpips_lib.lpips_smic.maps,
     summary="LPIPS-SMIC, a distance (source text 003)"))
 register(MetricSpec(
     "dists_smic", dists_lib.dists_smic, False, preprocess="smic",
     weights=lambda: {**_smic_weights(),
                      "weights": dists_lib.default_weights()},
     weight_names=("vgg", "projections", "weights"),
+    maps=dists_lib.dists_smic.maps,
     summary="DISTS-SMIC, a distance (source text 003)"))
 register(MetricSpec(
     "deepwsd_smic", deepwsd_lib.deepwsd_smic, False, preprocess="deepwsd",
     weights=_smic_weights, weight_names=("vgg", "projections"),
+    maps=deepwsd_lib.deepwsd_smic.maps,
     summary="DeepWSD-SMIC, a distance (source text 003)"))
+
+
+# ----------------------------------------------------------------------------
+# Table II's "w/ MIC" baseline: the SMIC versions with the pixel-domain MIC
+# attention (`smic.pixel_attention`), no projections.
+
+register(MetricSpec(
+    "psnr_mic", smic.psnr_mic, True, "dB", preprocess="smic",
+    map_fn=smic.psnr_mic.map_fn, maps=smic.psnr_mic.maps,
+    summary="PSNR w/ MIC in dB: pixel-domain MIC attention (source text "
+    "003, Table II)"))
+register(MetricSpec(
+    "ssim_mic", smic.ssim_mic, False, preprocess="smic",
+    map_fn=smic.ssim_mic.map_fn, maps=smic.ssim_mic.maps,
+    summary="SSIM w/ MIC, a distance (source text 003, Table II)"))
+register(MetricSpec(
+    "lpips_mic", lpips_lib.lpips_mic, False, preprocess="smic",
+    weights=lambda: {"vgg": smic.default_vgg(),
+                     "weights": lpips_lib.default_weights("vgg")},
+    weight_names=("vgg", "weights"), maps=lpips_lib.lpips_mic.maps,
+    summary="LPIPS w/ MIC, a distance (source text 003, Table II)"))
+register(MetricSpec(
+    "dists_mic", dists_lib.dists_mic, False, preprocess="smic",
+    weights=lambda: {"vgg": smic.default_vgg(),
+                     "weights": dists_lib.default_weights()},
+    weight_names=("vgg", "weights"), maps=dists_lib.dists_mic.maps,
+    summary="DISTS w/ MIC, a distance (source text 003, Table II)"))
+register(MetricSpec(
+    "deepwsd_mic", deepwsd_lib.deepwsd_mic, False, preprocess="deepwsd",
+    weights=lambda: {"vgg": smic.default_vgg()}, weight_names=("vgg",),
+    maps=deepwsd_lib.deepwsd_mic.maps,
+    summary="DeepWSD w/ MIC, a distance (source text 003, Table II)"))

@@ -35,16 +35,19 @@ __all__ = ["Scorer", "get"]
 _DEFAULT = "default"
 
 
-@functools.lru_cache(maxsize=32)
-def _score_fn(name, graphdefs, options):
-  fn = registry.spec(name).fn
+@functools.lru_cache(maxsize=64)
+def _jitted(name, attr, graphdefs, options):
+  """jit of the metric's `attr` ("fn" or "maps") taking (state, ref, dist),
+  the modules of `state` rebuilt from their graphdefs."""
+  fn = getattr(registry.spec(name), attr)
   graphdefs, opts = dict(graphdefs), dict(options)
 
-  def score(state, ref, dist):
+  def run(state, ref, dist):
     weights = {k: nnx.merge(graphdefs[k], v) if k in graphdefs else v
                for k, v in state.items()}
     return fn(ref, dist, **weights, **opts)
-  return jax.jit(score)
+  run.__name__ = "score" if attr == "fn" else attr   # jit_score in the cache
+  return jax.jit(run)
 
 
 class _Images:
@@ -124,10 +127,11 @@ class Scorer:
       else:
         state[k] = v
     self._state = parallel.replicate(state, self.mesh)
-    self._fn = functools.partial(
-        _score_fn(metric, tuple(sorted(graphdefs.items(), key=lambda kv:
-                                       kv[0])),
-                  tuple(sorted(self.options.items()))), self._state)
+    # (graphdefs, options): with the name, the key of the compiled programs
+    self._key = (tuple(sorted(graphdefs.items(), key=lambda kv: kv[0])),
+                 tuple(sorted(self.options.items())))
+    self._fn = functools.partial(_jitted(metric, "fn", *self._key),
+                                 self._state)
 
   def __repr__(self):
     return (f"Scorer({self.name!r}, preprocess={self.preprocess!r}, "
@@ -150,6 +154,28 @@ class Scorer:
                        f"got rows {first_r.shape[1:]} and "
                        f"{first_d.shape[1:]}.")
     return self._map(r, d, progress)
+
+  def maps(self, ref, dist) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The factors the metric pools, for SMIC and "w/ MIC" metrics only:
+    {name: (distortion (N, h, w), attention (N, h, w))} of N pairs (arrays
+    or sequences of one size, preprocessed as for scoring); one entry
+    ("map") for PSNR/SSIM, one per weighted VGG layer for the deep ones.
+    `fr.maps.figure` draws them (Fig. 5 of source text 003)."""
+    if self.spec.maps is None:
+      with_maps = [n for n in registry.names() if registry.spec(n).maps]
+      raise ValueError(f"{self.name} has no attention map; maps exist for "
+                       f"{', '.join(with_maps)}.")
+    r = _Images(ref, self.preprocess, None)[:]
+    d = _Images(dist, self.preprocess, None)[:]
+    out = _jitted(self.name, "maps", *self._key)(self._state, r, d)
+    return {k: (np.asarray(m, np.float64), np.asarray(a, np.float64))
+            for k, (m, a) in out.items()}
+
+  def preprocessed(self, image) -> np.ndarray:
+    """One (H, W, 3) image (or path) as the metric scores it."""
+    if not isinstance(image, np.ndarray):
+      image = images.read(image)
+    return preprocess_lib.apply(self.preprocess, image)
 
   def _map(self, r, d, progress):
     out = parallel.map_batches(self._fn, r, d, batch_size=self.batch_size,

@@ -34,11 +34,24 @@ normalisation) with L2 pooling between the stages, as the official code
 
 MIC depends only on the ranks of the values, so the scale of the projections
 does not matter, only their directions.
+
+"w/ MIC" (Table II's baseline, attention="mic" in every SMIC version and the
+registered psnr_mic ... deepwsd_mic): the dependence is measured in the
+pixel domain, without VGG16 and without projections. The paper says only
+that MIC is estimated "in the pixel domain directly"; here, as the closest
+analogue of SMIC with the identity in place of the projections, each
+7 x 7, stride-7 window of the image gives one MIC per RGB channel (49
+pixels of the distorted image against the reference's, same alpha and c),
+the window's attention is 1 - their mean (`pixel_attention`), and that
+grid is zoomed (corner-aligned bilinear, as above) to whatever grid the
+metric pools: the metric map for PSNR/SSIM, each layer's window grid for
+LPIPS, DISTS and DeepWSD.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from typing import NamedTuple
 
@@ -55,12 +68,16 @@ __all__ = ["Projections", "random_projections", "load_projections",
            "unfold", "zoom_linear", "layer_attention", "attention",
            "attention_from_features", "attention_map", "smic_pool",
            "smic_version", "psnr_smic", "ssim_smic", "LAYERS", "check_pair",
-           "MIN_SIZE"]
+           "MIN_SIZE", "ATTENTIONS", "pixel_attention", "window_attention",
+           "with_mic", "parts_maps", "psnr_mic", "ssim_mic"]
 
 LAYERS = ("relu3_3", "relu4_3")
 # The smallest side SMIC's attention takes: one 7 x 7 window on relu4_3,
 # whose side is ceil(H / 8) after three L2 poolings.
 MIN_SIZE = 49
+# How the attention is estimated: "smic" (VGG16 features, random
+# projections) or "mic" (Table II's pixel-domain baseline).
+ATTENTIONS = ("smic", "mic")
 # The default projections: Xavier-uniform (the official initialiser) drawn
 # from this fixed key, so every run of every user scores alike.
 DEFAULT_PROJECTION_SEED = 0
@@ -217,12 +234,19 @@ def layer_attention(ref_feat: jax.Array, dist_feat: jax.Array,
 
 def attention(ref: jax.Array, dist: jax.Array, *, vgg=None,
               projections: Projections | None = None, patch: int = 7,
-              stride: int = 7, alpha: float = 0.5,
-              c: float = 10.0) -> jax.Array:
-  """(N, gh, gw) SMIC attention in [0, 1] on the relu3_3 window grid of
-  (N, H, W, 3) image pairs: (A_3 + zoom(A_4)) / 2 (default weights: see
-  the module docstring)."""
+              stride: int = 7, alpha: float = 0.5, c: float = 10.0,
+              kind: str = "smic") -> jax.Array:
+  """(N, gh, gw) attention in [0, 1] of (N, H, W, 3) image pairs.
+
+  kind="smic": on the relu3_3 window grid, (A_3 + zoom(A_4)) / 2 (default
+  weights: see the module docstring); kind="mic": `pixel_attention` (vgg
+  and projections unused).
+  """
   ref, dist = check_pair(ref, dist)
+  _check_kind(kind)
+  if kind == "mic":
+    return pixel_attention(ref, dist, patch=patch, stride=stride,
+                           alpha=alpha, c=c)
   vgg = default_vgg() if vgg is None else vgg
   projections = default_projections() if projections is None else projections
   both = vgg(jnp.concatenate([ref, dist]), layers=LAYERS, pool="l2")
@@ -230,6 +254,46 @@ def attention(ref: jax.Array, dist: jax.Array, *, vgg=None,
   return attention_from_features(
       {k: v[:n] for k, v in both.items()}, {k: v[n:] for k, v in both.items()},
       projections=projections, patch=patch, stride=stride, alpha=alpha, c=c)
+
+
+_attention = attention   # (smic_version's keyword `attention` shadows it)
+
+
+def pixel_attention(ref: jax.Array, dist: jax.Array, *, patch: int = 7,
+                    stride: int = 7, alpha: float = 0.5,
+                    c: float = 10.0) -> jax.Array:
+  """(N, gh, gw) "w/ MIC" attention on the image's own window grid, g =
+  (side - patch) // stride + 1: 1 - the mean over R, G, B of the MIC of a
+  window's patch x patch pixels (distorted against reference)."""
+  ref, dist = check_pair(ref, dist, min_size=patch, metric="pixel MIC")
+  m = mic_lib.mic(unfold(dist, patch=patch, stride=stride),
+                  unfold(ref, patch=patch, stride=stride), alpha=alpha, c=c)
+  return 1.0 - jnp.mean(m, axis=-1)
+
+
+def window_attention(ref_feat: jax.Array, dist_feat: jax.Array,
+                     projection: jax.Array | None, *, pixel=None,
+                     patch: int = 7, stride: int = 7, alpha: float = 0.5,
+                     c: float = 10.0) -> jax.Array:
+  """(N, gh, gw) attention of the windows of one layer's (N, h, w, C) maps:
+  `layer_attention` (SMIC) when `pixel` is None, else the pixel-domain
+  attention `pixel` (N, gh', gw') zoomed to the layer's window grid ("w/
+  MIC")."""
+  if pixel is None:
+    return layer_attention(ref_feat, dist_feat, projection, patch=patch,
+                           stride=stride, alpha=alpha, c=c)
+  _, h, w, _ = ref_feat.shape
+  if h < patch or w < patch:
+    raise ValueError(f"a {patch} x {patch} window does not fit a {h} x {w} "
+                     f"feature map; the image is too small.")
+  grid = ((h - patch) // stride + 1, (w - patch) // stride + 1)
+  return zoom_linear(pixel, grid)
+
+
+def _check_kind(kind):
+  if kind not in ATTENTIONS:
+    raise ValueError(f"attention must be one of {ATTENTIONS}, got "
+                     f"{kind!r}.")
 
 
 def attention_from_features(ref_feats: dict, dist_feats: dict, *,
@@ -269,21 +333,80 @@ def smic_version(map_fn, *, finish=None, name: str | None = None):
 
   Returns:
     fn(ref, dist, *, vgg=None, projections=None, patch=7, stride=7,
-    alpha=0.5, c=10.0, **options) -> (N,) scores; `options` go to map_fn
-    and finish.
+    alpha=0.5, c=10.0, attention="smic", **options) -> (N,) scores;
+    `options` go to map_fn and finish. fn.maps(ref, dist, same options)
+    -> {"map": (distortion (N, h, w), attention (N, h, w))}, the two
+    factors that fn pools (Fig. 5).
   """
+  def parts(ref, dist, *, vgg=None, projections: Projections | None = None,
+            patch: int = 7, stride: int = 7, alpha: float = 0.5,
+            c: float = 10.0, attention: str = "smic", **options):
+    smic_kind = attention == "smic"
+    ref, dist = check_pair(
+        ref, dist, min_size=MIN_SIZE if smic_kind else patch,
+        metric=fn.__name__ if smic_kind else
+        fn.__name__.replace("_smic", "_mic"))
+    a = _attention(ref, dist, vgg=vgg, projections=projections,
+                   patch=patch, stride=stride, alpha=alpha, c=c,
+                   kind=attention)
+    m = map_fn(ref, dist, **options)
+    return m, attention_map(a, m.shape[-2:])
+
   def fn(ref, dist, *, vgg=None, projections: Projections | None = None,
          patch: int = 7, stride: int = 7, alpha: float = 0.5, c: float = 10.0,
-         **options) -> jax.Array:
-    ref, dist = check_pair(ref, dist, min_size=MIN_SIZE,
-                           metric=fn.__name__)
-    a = attention(ref, dist, vgg=vgg, projections=projections, patch=patch,
-                  stride=stride, alpha=alpha, c=c)
-    pooled = smic_pool(map_fn(ref, dist, **options), a)
+         attention: str = "smic", **options) -> jax.Array:
+    m, a = parts(ref, dist, vgg=vgg, projections=projections, patch=patch,
+                 stride=stride, alpha=alpha, c=c, attention=attention,
+                 **options)
+    pooled = jnp.mean(m * a, axis=(-2, -1))
     return pooled if finish is None else finish(pooled, **options)
+
+  def maps(ref, dist, **kwargs) -> dict:
+    return {"map": parts(ref, dist, **kwargs)}
   fn.__name__ = fn.__qualname__ = name or f"{map_fn.__name__}_smic"
   fn.map_fn = map_fn
+  fn.maps = maps
   return fn
+
+
+def parts_maps(parts_fn, fn):
+  """fn.maps for a SMIC version `fn` computed by parts_fn(ref, dist,
+  **fn's keyword arguments) -> (unweighted part, {layer: (term, attention)},
+  ...): the per-layer factors, with fn's own defaults."""
+  sig = inspect.signature(fn)
+
+  def maps(ref, dist, **kwargs) -> dict:
+    bound = sig.bind(ref, dist, **kwargs)
+    bound.apply_defaults()
+    options = {k: v for k, v in bound.arguments.items()
+               if k not in ("ref", "dist")}
+    return parts_fn(ref, dist, **options)[1]
+  return maps
+
+
+def with_mic(fn, *, name: str, drop: tuple[str, ...] = ("projections",)):
+  """fn (a SMIC version taking attention=) fixed to attention="mic": Table
+  II's "w/ MIC" baseline, without the arguments it no longer uses (`drop`,
+  and `attention`). fn.maps, if any, carries over likewise."""
+  sig = inspect.signature(fn)
+  params = [p for n, p in sig.parameters.items()
+            if n not in drop and n != "attention"]
+
+  @functools.wraps(fn)
+  def mic_fn(ref, dist, **kwargs):
+    return fn(ref, dist, attention="mic", **kwargs)
+  mic_fn.__signature__ = sig.replace(parameters=params)
+  mic_fn.__name__ = mic_fn.__qualname__ = name
+  mic_fn.__doc__ = (f"(N,) {name}: {fn.__name__} with the pixel-domain "
+                    "attention of Table II's \"w/ MIC\" baseline "
+                    "(`smic.pixel_attention`); options as "
+                    f"{fn.__name__} without {', '.join(drop)}.")
+  if hasattr(fn, "maps"):
+    mic_fn.maps = lambda ref, dist, **kw: fn.maps(ref, dist,
+                                                  attention="mic", **kw)
+  if hasattr(fn, "map_fn"):
+    mic_fn.map_fn = fn.map_fn
+  return mic_fn
 
 
 def _mse(ref, dist, *, window: int = 7, data_range: float = 1.0):
@@ -307,8 +430,9 @@ psnr_smic = smic_version(_mse, finish=_psnr_of_mse, name="psnr_smic")
 psnr_smic.__doc__ = """(N,) PSNR-SMIC in dB of (N, H, W, 3) pairs in [0, 1]:
 10 log10(R^2 / (mean(mse_map A) + 1e-10)), 7 x 7 local MSE map (window=),
 R = data_range. Attention options: vgg, projections, patch, stride, alpha,
-c (defaults: the module docstring). No resizing (see fr.get). Minimum size
-49 x 49 (MIN_SIZE)."""
+c (defaults: the module docstring), attention ("smic", or "mic": Table
+II's pixel-domain baseline, as psnr_mic). No resizing (see fr.get).
+Minimum size 49 x 49 (MIN_SIZE; 7 x 7 with attention="mic")."""
 
 ssim_smic = smic_version(_ssim_distance, name="ssim_smic")
 ssim_smic.__doc__ = """(N,) SSIM-SMIC distance (lower is better) of
@@ -316,6 +440,9 @@ ssim_smic.__doc__ = """(N,) SSIM-SMIC distance (lower is better) of
 Gaussian SSIM map (window=, sigma=, data_range=), channels averaged.
 Attention options as psnr_smic. No resizing (see fr.get). Minimum size
 49 x 49 (MIN_SIZE)."""
+
+psnr_mic = with_mic(psnr_smic, name="psnr_mic", drop=("projections", "vgg"))
+ssim_mic = with_mic(ssim_smic, name="ssim_mic", drop=("projections", "vgg"))
 
 
 def check_pair(ref, dist, *, min_size: int = 1, metric: str = "the metric"):
