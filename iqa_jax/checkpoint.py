@@ -5,7 +5,8 @@
   ...
   ckpt.save(epoch, state)            # keeps the latest `max_to_keep`
 
-`state` is any pytree of arrays and Python scalars (parameters, optimiser
+`state` is any pytree of arrays (typed PRNG keys included: dropout
+streams) and Python scalars (parameters, optimiser
 state, epoch counters, early-stopping bookkeeping); `template` is a pytree
 of the same structure (for example the freshly initialised state), which
 orbax needs to restore namedtuples such as optax's states. Saving waits for
@@ -26,6 +27,16 @@ import orbax.checkpoint as ocp
 __all__ = ["Checkpointer"]
 
 
+def _is_key(x) -> bool:
+  return isinstance(x, jax.Array) and jax.dtypes.issubdtype(
+      x.dtype, jax.dtypes.prng_key)
+
+
+def _to_numpy(x):
+  """A NumPy copy; typed PRNG keys as their key data (uint32)."""
+  return np.asarray(jax.random.key_data(x) if _is_key(x) else x)
+
+
 class Checkpointer:
   """A directory of numbered checkpoints of one training run."""
 
@@ -40,7 +51,7 @@ class Checkpointer:
     return self._mngr.latest_step()
 
   def save(self, step: int, state: Any) -> None:
-    state = jax.tree.map(np.asarray, jax.device_get(state))
+    state = jax.tree.map(_to_numpy, jax.device_get(state))
     self._mngr.save(step, args=ocp.args.StandardSave(state), force=True)
     self._mngr.wait_until_finished()
 
@@ -49,7 +60,8 @@ class Checkpointer:
     step = self._mngr.latest_step() if step is None else step
     if step is None:
       return None
-    template = jax.tree.map(np.asarray, jax.device_get(template))
+    original = template
+    template = jax.tree.map(_to_numpy, jax.device_get(template))
     restored = self._mngr.restore(step,
                                   args=ocp.args.StandardRestore(template))
     # orbax returns plain tuples for namedtuples (optax states): rebuild the
@@ -60,6 +72,10 @@ class Checkpointer:
       raise ValueError(f"checkpoint {self.directory}/{step} does not match "
                        "the training state (a different model or optimiser);"
                        " delete the directory to start afresh.")
+    # typed PRNG keys (dropout streams) were saved as their key data
+    leaves = [jax.random.wrap_key_data(np.asarray(v), impl=jax.random.key_impl(t))
+              if _is_key(t) else v
+              for v, t in zip(leaves, jax.tree.leaves(original))]
     return jax.tree.unflatten(treedef, leaves)
 
   def close(self) -> None:

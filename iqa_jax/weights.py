@@ -335,3 +335,40 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
             for k, v in state.items() if hasattr(v, "detach")}
   raise ValueError(f"{path}: unknown weights format {path.suffix!r}; use "
                    ".safetensors or .pth.")
+
+
+def assign(targets, state, *, what: str, example: str) -> None:
+  """Copies a torch-named state dict into model variables.
+
+  Args:
+    targets: {name: (nnx variable, kind)}; kind "conv" (torch OIHW, stored
+      HWIO), "linear" (torch (out, in), stored (in, out)) or "plain".
+    state: {name: array} (extra entries the caller wants ignored must be
+      filtered out first).
+    what: what the state dict should be, for the messages.
+    example: example key names, for the messages.
+
+  Raises:
+    KeyError: names are missing or unexpected (the message lists them).
+    ValueError: a shape differs.
+  """
+  missing = sorted(set(targets) - set(state))
+  unexpected = sorted(set(state) - set(targets))
+  if missing or unexpected:
+    raise KeyError(
+        f"not a {what}: {len(missing)} missing key(s) {missing[:6]}, "
+        f"{len(unexpected)} unexpected {unexpected[:6]}. Expected keys such "
+        f"as {example}.")
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  for name, (var, kind) in targets.items():
+    a = np.asarray(state[name], np.float32)
+    if kind == "conv":
+      a = a.transpose(2, 3, 1, 0)      # OIHW -> HWIO
+    elif kind == "linear":
+      a = a.T                          # (out, in) -> (in, out)
+    if a.shape != var.shape:
+      raise ValueError(f"{name}: expected shape {var.shape} (in our layout, "
+                       f"after the torch -> JAX transpose), got {a.shape}; "
+                       f"not a {what}?")
+    var.set_value(jnp.asarray(a))
+

@@ -4,7 +4,8 @@
   iqa-jax [--no-compilation-cache] COMMAND ...
   iqa-jax demo [--workdir DIR]
   iqa-jax distill360 --config paper|runlocal|livec|FILE.py --workdir DIR
-  iqa-jax score --metric psnr|ssim|psnr_smic|ssim_smic --ref R --dist D --out S.csv
+  iqa-jax loda train --config paper|runlocal --workdir DIR [--set KEY=VALUE]
+  iqa-jax score --metric METRIC --ref R --dist D --out S.csv [--maps DIR]
   iqa-jax evaluate --pred P.csv --mos M.csv [--fit 4pl|5pl|none] [--json]
   iqa-jax datasets list
   iqa-jax datasets prepare NAME --manual-dir DIR [--data-dir DIR]
@@ -16,11 +17,11 @@ import argparse
 import sys
 
 from iqa_jax._version import __version__
-from iqa_jax.cli import datasets, distill360, evaluate, score
+from iqa_jax.cli import datasets, distill360, evaluate, loda, score
 
 __all__ = ["main", "build_parser"]
 
-_SUBCOMMANDS = (distill360, score, evaluate, datasets)
+_SUBCOMMANDS = (distill360, loda, score, evaluate, datasets)
 
 
 def build_parser() -> argparse.ArgumentParser:

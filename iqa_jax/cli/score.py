@@ -2,6 +2,7 @@
 
   iqa-jax score --metric METRIC --ref REF_DIR_OR_FILE \\
       --dist DIST_DIR_OR_FILE --out SCORES.csv
+  iqa-jax score --metric loda --checkpoint MODEL.npz --dist DIR --out S.csv
 
 METRIC: psnr, ssim, lpips_vgg, lpips_alex, dists, deepwsd, the SMIC
 versions psnr_smic, ssim_smic, lpips_smic, dists_smic, deepwsd_smic, and
@@ -51,10 +52,20 @@ def add_parser(sub) -> None:
   p = sub.add_parser("score", help="full-reference scores of image pairs",
                      description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--metric", required=True, choices=metrics,
+  p.add_argument("--metric", required=True, choices=metrics + ("loda",),
                  help="; ".join(f"{m}: {registry.spec(m).summary}"
-                                for m in metrics))
-  p.add_argument("--ref", required=True, help="reference image or folder")
+                                for m in metrics) + "; loda: no reference, "
+                 "a trained LoDa (--checkpoint)")
+  p.add_argument("--ref", help="reference image or folder (every metric "
+                 "but loda)")
+  p.add_argument("--checkpoint", metavar="FILE",
+                 help="loda: a model written by `iqa-jax loda train` "
+                 "(WORKDIR/model_split<k>.npz) or an authors' checkpoint")
+  p.add_argument("--vit-weights", default="", metavar="FILE",
+                 help="loda: the pretrained ViT-B/16 (.safetensors), when "
+                 "the checkpoint does not carry its backbones")
+  p.add_argument("--cnn-weights", default="", metavar="FILE",
+                 help="loda: the pretrained ResNet-50 (.safetensors)")
   p.add_argument("--dist", required=True, help="distorted image or folder")
   p.add_argument("--out", required=True, metavar="SCORES.csv",
                  help="the CSV to write (image,METRIC,ref); an existing file "
@@ -229,6 +240,44 @@ def _write_maps(scorer, pairs, folder: Path) -> int:
   return len(pairs)
 
 
+def _run_loda(args, out: Path, start: float) -> int:
+  """No-reference scores of --dist (an image or a folder) by a LoDa."""
+  from iqa_jax.loda import score as loda_score  # pylint: disable=g-import-not-at-top
+  try:
+    if not args.checkpoint:
+      raise ValueError("--metric loda needs --checkpoint FILE (a model of "
+                       "`iqa-jax loda train`: WORKDIR/model_split0.npz).")
+    if args.ref:
+      raise ValueError("--metric loda scores images without a reference; "
+                       "drop --ref.")
+    dist = Path(args.dist)
+    if not dist.exists():
+      raise FileNotFoundError(f"--dist {dist} does not exist.")
+    files = [dist] if dist.is_file() else _images_in(dist)
+    if not files:
+      raise ValueError(f"--dist {dist} holds no image.")
+    model, cfg = loda_score.load(args.checkpoint,
+                                 vit_weights=args.vit_weights,
+                                 cnn_weights=args.cnn_weights)
+    scores = loda_score.score_images(model, cfg, files, progress=True)
+  except (OSError, ValueError, KeyError) as e:
+    print(f"iqa-jax score: {str(e).strip()}", file=sys.stderr)
+    return 2
+  for line in image_mode_notes(files)[:10]:
+    print(f"iqa-jax score: note: {line}", file=sys.stderr)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  tmp = out.with_name(out.name + ".tmp")
+  with open(tmp, "w", encoding="utf-8", newline="") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(["image", "loda"])
+    for p, v in zip(files, np.asarray(scores).tolist()):
+      w.writerow([p.name, repr(v)])
+  tmp.replace(out)
+  print(f"{len(files)} images scored in {time.time() - start:.1f} s -> "
+        f"{out}\nevaluate with: iqa-jax evaluate --pred {out} --mos MOS.csv")
+  return 0
+
+
 def run(args, parser) -> int:  # pylint: disable=unused-argument
   out = Path(args.out)
   if out.exists() and not args.overwrite:
@@ -236,6 +285,12 @@ def run(args, parser) -> int:  # pylint: disable=unused-argument
           file=sys.stderr)
     return 2
   start = time.time()
+  if args.metric == "loda":
+    return _run_loda(args, out, start)
+  if not args.ref:
+    print(f"iqa-jax score: --ref is required for {args.metric} (a "
+          "full-reference metric).", file=sys.stderr)
+    return 2
   try:
     pairs = find_pairs(Path(args.ref), Path(args.dist))
     scorer = _scorer(args)

@@ -7,7 +7,8 @@
 The architecture of torchvision's `resnet50()` (v1.5: the stride of a
 downsampling bottleneck sits on its 3x3 convolution): a 7x7/2 stem, 3x3/2 max
 pooling, then [3, 4, 6, 3] bottlenecks of widths 64..512 (x4 expansion).
-Batch norm uses the running statistics (eps 1e-5). Weights are never
+Batch norm uses the running statistics (eps 1e-5) unless the model is put
+in training mode (`BatchNorm`). Weights are never
 downloaded: `iqa_jax.weights.read_state_dict` reads a torchvision `.pth`
 (needs torch) or a timm `.safetensors` file the user already has.
 """
@@ -23,10 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from iqa_jax import weights
 from iqa_jax.models.conv import apply_conv
 from iqa_jax.models.vgg import imagenet_normalise
 
-__all__ = ["ResNet50", "STAGES", "expected_keys"]
+__all__ = ["ResNet50", "BatchNorm", "STAGES", "expected_keys"]
 
 STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))  # width, blocks, stride
 
@@ -36,9 +38,44 @@ def _conv(cin, cout, k, stride, rngs):
                   padding=k // 2, use_bias=False, rngs=rngs)
 
 
+class BatchNorm(nnx.Module):
+  """torch's BatchNorm2d over the last axis (eps 1e-5, momentum 0.1).
+
+  Inference (`use_running_average`, the default): the running statistics.
+  Training (`model.train()` sets use_running_average=False): the batch's
+  mean and biased variance normalise, and the running statistics move
+  0.1 of the way to the batch mean and the *unbiased* variance, as torch
+  updates them (LoDa trains with its frozen ResNet in this mode).
+  """
+
+  def __init__(self, c: int, *, eps: float = 1e-5, momentum: float = 0.1,
+               use_running_average: bool = True):
+    self.scale = nnx.Param(jnp.ones((c,), jnp.float32))
+    self.bias = nnx.Param(jnp.zeros((c,), jnp.float32))
+    self.mean = nnx.BatchStat(jnp.zeros((c,), jnp.float32))
+    self.var = nnx.BatchStat(jnp.ones((c,), jnp.float32))
+    self.eps, self.momentum = eps, momentum
+    self.use_running_average = use_running_average
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if self.use_running_average:
+      m, v = self.mean[...], self.var[...]
+    else:
+      axes = tuple(range(x.ndim - 1))
+      xf = x.astype(jnp.float32)
+      m = jnp.mean(xf, axes)
+      v = jnp.mean(jnp.square(xf - m), axes)
+      n = x.size // x.shape[-1]
+      mom = self.momentum
+      self.mean[...] = (1 - mom) * self.mean[...] + mom * m
+      self.var[...] = (1 - mom) * self.var[...] + mom * v * (n / max(n - 1, 1))
+    k = self.scale[...] * jax.lax.rsqrt(v + self.eps)
+    return (x * k + (self.bias[...] - m * k)).astype(x.dtype)
+
+
 def _bn(c, rngs):
-  return nnx.BatchNorm(c, use_running_average=True, epsilon=1e-5,
-                       momentum=0.9, rngs=rngs)
+  del rngs
+  return BatchNorm(c)
 
 
 class Bottleneck(nnx.Module):
@@ -65,10 +102,14 @@ class Bottleneck(nnx.Module):
 class ResNet50(nnx.Module):
   """torchvision's resnet50 up to the global average pool (no classifier)."""
 
-  def __init__(self, *, rngs: nnx.Rngs):
-    self.conv1, self.bn1 = _conv(3, 64, 7, 2, rngs), _bn(64, rngs)
-    layers, cin = [], 64
+  def __init__(self, *, rngs: nnx.Rngs, width_divisor: int = 1):
+    """width_divisor > 1 divides every width (a structurally identical toy
+    network for tests and `runlocal` configurations)."""
+    stem = 64 // width_divisor
+    self.conv1, self.bn1 = _conv(3, stem, 7, 2, rngs), _bn(stem, rngs)
+    layers, cin = [], stem
     for width, blocks, stride in STAGES:
+      width //= width_divisor
       stage = []
       for b in range(blocks):
         stage.append(Bottleneck(cin, width, stride if b == 0 else 1,
@@ -104,26 +145,13 @@ class ResNet50(nnx.Module):
       ValueError: a shape differs.
     """
     model = nnx.merge(*_abstract(cls))   # shapes only: all are replaced
-    targets = dict(_targets(model))
-    given = {k for k in state if not k.startswith("fc.")
+    given = {k: v for k, v in state.items() if not k.startswith("fc.")
              and not k.endswith("num_batches_tracked")}
-    missing = sorted(set(targets) - given)
-    unexpected = sorted(given - set(targets))
-    if missing or unexpected:
-      raise KeyError(
-          f"not a torchvision/timm ResNet-50 state dict: {len(missing)} "
-          f"missing key(s) {missing[:6]}, {len(unexpected)} unexpected "
-          f"{unexpected[:6]}. Expected keys such as conv1.weight, "
-          "bn1.running_mean, layer1.0.conv1.weight, "
-          "layer1.0.downsample.0.weight.")
-    for name, (var, is_conv) in targets.items():
-      a = np.asarray(state[name], np.float32)
-      if is_conv:
-        a = a.transpose(2, 3, 1, 0)  # OIHW -> HWIO
-      if a.shape != var.shape:
-        raise ValueError(f"{name}: expected shape {var.shape} (after "
-                         f"OIHW -> HWIO), got {a.shape}.")
-      var.set_value(jnp.asarray(a))
+    weights.assign({k: (v, "conv" if c else "plain")
+                    for k, (v, c) in _targets(model)}, given,
+                   what="torchvision/timm ResNet-50 state dict",
+                   example="conv1.weight, bn1.running_mean, "
+                   "layer1.0.conv1.weight, layer1.0.downsample.0.weight")
     return model
 
 

@@ -9,7 +9,9 @@ orbax checkpoints after every epoch with exact resume, a progress bar.
   model = result.best_model()
 
 `data` is a dict of arrays with n rows each (or any object with `len()`
-whose `data[indices]` gives such a dict for an integer index array). The
+whose `data[indices]` gives such a dict for an integer index array; if it
+has `set_epoch(t)`, that is called before epoch t, so per-epoch random
+augmentation can depend on (seed, t) and resume exactly). The
 shuffle of epoch t is `np.random.default_rng((seed, t)).permutation(n)`,
 so it depends only on (seed, t). Batches are `batch_size` rows, rounded up
 to a multiple of the devices; the last one is padded to full size by row 0
@@ -142,6 +144,8 @@ def fit(state: TrainState, data, *, loss_fn: Callable,
                               enabled=progress)
   try:
     while epoch < cfg.max_epochs and not _stopped(cfg, loop):
+      if hasattr(data, "set_epoch"):
+        data.set_epoch(epoch)
       perm = np.random.default_rng((cfg.seed, epoch)).permutation(n)
       losses = []
       for b in range(math.ceil(n / bs)):
