@@ -10,6 +10,14 @@ from scipy import special
 from iqa_jax.models import loda, vit
 
 
+@pytest.fixture(scope="module")
+def tiny():
+  """The toy LoDa in eval mode (built once for the module)."""
+  model = loda.LoDa(loda.TINY, rngs=nnx.Rngs(0))
+  model.eval()
+  return model
+
+
 def test_trainable_parameter_counts():
   """The authors' code gives 8,927,488 trainable parameters (notes, s. 2:
   extractor 393,472, down 640,512, cross-attention 197,376, up 7,686,144,
@@ -118,11 +126,10 @@ def test_adaptive_avg_pool_equals_torch_rule():
                                  atol=1e-6)
 
 
-def test_zero_scale_makes_loda_the_plain_vit_and_cross_attention():
+def test_zero_scale_makes_loda_the_plain_vit_and_cross_attention(tiny):
   """With s = 0 the injectors add nothing: LoDa's features are the frozen
   ViT's class token. The cross-attention equals its NumPy transcription."""
-  model = loda.LoDa(loda.TINY, rngs=nnx.Rngs(0))
-  model.eval()
+  model = nnx.clone(tiny)
   x = jax.random.normal(jax.random.key(1), (3, 32, 32, 3))
   model.learner.scale_factor[...] = jnp.zeros_like(
       model.learner.scale_factor[...])
@@ -147,13 +154,11 @@ def test_zero_scale_makes_loda_the_plain_vit_and_cross_attention():
                              want, atol=1e-4)
 
 
-def test_cnn_tokens_and_attention_of_the_class_token():
-  model = loda.LoDa(loda.TINY, rngs=nnx.Rngs(0))
-  model.eval()
+def test_cnn_tokens_and_attention_of_the_class_token(tiny):
   x = jax.random.normal(jax.random.key(1), (2, 32, 32, 3))
-  tokens = model.cnn_tokens(x)
+  tokens = tiny.cnn_tokens(x)
   assert tokens.shape == (2, 4 * 2 * 2, 16)
-  cls, attn = model.features(x, return_attention=True)
+  cls, attn = tiny.features(x, return_attention=True)
   assert cls.shape == (2, 64) and attn.shape == (2, 4, 17, 17)
   np.testing.assert_allclose(np.asarray(attn.sum(-1)), 1.0, atol=1e-5)
 
@@ -174,7 +179,7 @@ def test_resnet_batch_norm_in_training_mode_is_torchs():
                              rtol=1e-5)
   np.testing.assert_allclose(np.asarray(bn.var[...]),
                              0.9 + 0.1 * xf.var(0, ddof=1), rtol=1e-5)
-  model = loda.LoDa(loda.TINY, rngs=nnx.Rngs(0))
+  model = nnx.eval_shape(lambda: loda.LoDa(loda.TINY, rngs=nnx.Rngs(0)))
   model.train()
   assert model.cnn.bn1.use_running_average is False
   model.eval()
@@ -253,3 +258,18 @@ def test_fourier_analysis_and_class_token_attention():
   np.testing.assert_allclose(a.sum((1, 2)),
                              1 - np.asarray(attn[:, :, 0, 0]).mean(1),
                              atol=1e-5)
+
+
+def test_export_and_load_rebuild_a_random_backbone_model(tiny, tmp_path):
+  """A model with random backbones (runlocal's, here with the toy ResNet)
+  survives export -> load: the same scores."""
+  from iqa_jax.loda import config, score
+  cfg = config.get_config("runlocal")
+  cfg.cnn = "resnet50"
+  path = score.export(tiny, tmp_path / "m.npz", config=cfg, crop_seed=11)
+  back, back_cfg = score.load(path)
+  assert back_cfg.seed == 11 and back_cfg.cnn == "resnet50"
+  x = jax.random.normal(jax.random.key(3), (2, 32, 32, 3))
+  np.testing.assert_allclose(np.asarray(back(x)), np.asarray(tiny(x)),
+                             atol=1e-5)
+

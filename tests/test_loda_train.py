@@ -154,37 +154,26 @@ def demo_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("tfds"))
 
 
-def test_runlocal_end_to_end_and_weight_errors(tmp_path, demo_dir):
-  out = train.run(_cfg(epochs=2, splits=2, data_dir=demo_dir),
-                  tmp_path / "wd", log=lambda s: None)
-  assert out["trainable_parameters"] == loda_lib.trainable_parameters(
-      train.model_config(_cfg()))
-  assert np.isfinite(out["srcc_median"])
-  for name in ("table.md", "loss.png", "scatter.png", "results.json",
-               "splits.json", "fourier.png", "attention.png"):
-    assert (tmp_path / "wd" / name).is_file(), name
-  assert "| median |" in out["markdown"]
-  with pytest.raises(FileNotFoundError, match="vit_weights=FILE.*"
-                     "vit_base_patch16_224.augreg2"):
-    train.run(config.get_config(), tmp_path / "p")
-  with pytest.raises(ValueError, match="crop=48 must equal"):
-    train.run(_cfg(crop=48), tmp_path / "q")
-  from iqa_jax.cli import main
-  assert main(["loda", "train", "--workdir", str(tmp_path / "c")]) == 2
-
-
-def test_score_cli_reproduces_the_experiments_test(tmp_path, capsys,
-                                                   demo_dir):
-  """`iqa-jax score --metric loda --checkpoint WORKDIR/model_split0.npz`
-  gives split 0's test images the experiment's own predictions (the model
-  file carries the tiny random ViT; the test crops are seeded by name)."""
+def test_runlocal_end_to_end_and_score_cli(tmp_path, capsys, demo_dir):
+  """runlocal's pipeline writes every output; `iqa-jax score --metric loda
+  --checkpoint WORKDIR/model_split0.npz` then gives split 0's test images
+  the experiment's own predictions (the file carries the tiny random ViT;
+  the test crops are seeded by file name)."""
   import json
   from iqa_jax import data
   from iqa_jax.cli import main
   from iqa_jax.score_files import read_scores
   wd = tmp_path / "wd"
-  train.run(_cfg(epochs=1, splits=1, cnn="resnet50", max_images=40,
-                 data_dir=demo_dir), wd, log=lambda s: None)
+  out = train.run(_cfg(epochs=2, splits=1, max_images=40, data_dir=demo_dir),
+                  wd, log=lambda s: None)
+  assert out["trainable_parameters"] == loda_lib.trainable_parameters(
+      train.model_config(_cfg()))
+  assert np.isfinite(out["srcc_median"])
+  for name in ("table.md", "loss.png", "scatter.png", "results.json",
+               "splits.json", "fourier.png", "attention.png",
+               "model_split0.npz"):
+    assert (wd / name).is_file(), name
+  assert "| median |" in out["markdown"]
   row = json.loads((wd / "splits.json").read_text())[0]
   src = data.load("demo2d", data_dir=demo_dir)
   folder = tmp_path / "imgs"
@@ -192,11 +181,11 @@ def test_score_cli_reproduces_the_experiments_test(tmp_path, capsys,
   for i in row["test"]:
     rec = src.raw(i)
     (folder / rec["name"].split("/")[-1]).write_bytes(rec["image"])
-  out = tmp_path / "s.csv"
+  scores = tmp_path / "s.csv"
   assert main(["score", "--metric", "loda", "--checkpoint",
                str(wd / "model_split0.npz"), "--dist", str(folder), "--out",
-               str(out)]) == 0
-  got = read_scores(out).as_dict()
+               str(scores)]) == 0
+  got = read_scores(scores).as_dict()
   want = {src.names[i].split("/")[-1]: p for i, p in zip(row["test"],
                                                          row["pred"])}
   assert set(got) == set(want)
@@ -208,3 +197,13 @@ def test_score_cli_reproduces_the_experiments_test(tmp_path, capsys,
   assert main(["score", "--metric", "psnr", "--dist", str(folder), "--out",
                str(tmp_path / "u.csv")]) == 2
   assert "--ref is required" in capsys.readouterr().err
+
+
+def test_weight_and_config_errors(tmp_path):
+  with pytest.raises(FileNotFoundError, match="vit_weights=FILE.*"
+                     "vit_base_patch16_224.augreg2"):
+    train.run(config.get_config(), tmp_path / "p")
+  with pytest.raises(ValueError, match="crop=48 must equal"):
+    train.run(_cfg(crop=48), tmp_path / "q")
+  from iqa_jax.cli import main
+  assert main(["loda", "train", "--workdir", str(tmp_path / "c")]) == 2

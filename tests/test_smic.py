@@ -183,6 +183,9 @@ def test_scorer_on_eight_devices_equals_one(vgg, pairs):
                batch_size=3)(ref, dist)
     assert a.shape == (4,)
     np.testing.assert_allclose(a, b, rtol=1e-5)
+  # The pure function outside jit (VGG16 op by op; MIC keeps its kernel).
+  eager = smic.psnr_smic(ref[2:3], dist[2:3], vgg=vgg, projections=proj)
+  np.testing.assert_allclose(np.asarray(eager), a[2:3], rtol=1e-5)
   # w/ MIC: 8 devices, 1 device, and the pure function outside jit.
   a = Scorer("psnr_mic", batch_size=8)(ref, dist)
   b = Scorer("psnr_mic", mesh=one, batch_size=3)(ref, dist)
