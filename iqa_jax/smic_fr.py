@@ -45,6 +45,7 @@ import ml_collections
 import numpy as np
 
 from iqa_jax import data, parallel, results, stats
+from iqa_jax import images as images_lib
 from iqa_jax.data import registry as data_registry
 from iqa_jax.fr import maps as maps_lib
 from iqa_jax.fr import registry as fr_registry
@@ -155,8 +156,9 @@ class _Column:
   def __getitem__(self, s):
     out = []
     for i in self.idx[s]:
-      rec = self.src[int(i)]
-      out.append(rec["reference"] if self.reference else rec["image"])
+      rec = self.src.raw(int(i))      # decode only the side asked for
+      out.append(self.src.reference(rec["ref_id"]) if self.reference else
+                 images_lib.decode(rec["image"], name=rec["name"]))
     return out
 
 

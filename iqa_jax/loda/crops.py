@@ -111,6 +111,7 @@ class TestCrops:
     _check(images, crop, names)
     self.images, self.n, self.crop, self.seed = list(images), n, crop, seed
     self.names = names
+    self._offsets = [None] * len(self.images)
 
   def _key(self, i: int) -> int:
     """The image's seed: its file name's CRC-32 when names are given (the
@@ -122,15 +123,21 @@ class TestCrops:
   def __len__(self):
     return len(self.images) * self.n
 
+  def _offsets_of(self, i: int) -> list[tuple[int, int]]:
+    """The n (y0, x0) of image i, drawn once."""
+    if self._offsets[i] is None:
+      rng = np.random.default_rng((self.seed, 7, self._key(i)))
+      h, w = self.images[i].shape[:2]
+      self._offsets[i] = [(int(rng.integers(0, h - self.crop + 1)),
+                           int(rng.integers(0, w - self.crop + 1)))
+                          for _ in range(self.n)]
+    return self._offsets[i]
+
   def __getitem__(self, s) -> np.ndarray:
     rows = range(len(self))[s]
     out = []
     for r in rows:
       i, j = divmod(r, self.n)
-      rng = np.random.default_rng((self.seed, 7, self._key(i)))
-      offsets = [(int(rng.integers(0, self.images[i].shape[0] - self.crop + 1)),
-                  int(rng.integers(0, self.images[i].shape[1] - self.crop + 1)))
-                 for _ in range(self.n)]
-      y0, x0 = offsets[j]
+      y0, x0 = self._offsets_of(i)[j]
       out.append(self.images[i][y0:y0 + self.crop, x0:x0 + self.crop])
     return normalise(np.stack(out))

@@ -42,6 +42,7 @@ import optax
 from flax import nnx
 
 from iqa_jax import data, parallel, results, stats, training, weights
+from iqa_jax import images as images_lib
 from iqa_jax.data import registry, splits as splits_lib
 from iqa_jax.losses import plcc_loss
 from iqa_jax.loda import config as config_lib
@@ -147,8 +148,10 @@ def _load(cfg):
   with parallel.progress_bar(total=n, desc=f"{cfg.dataset}: resize",
                              unit="image", enabled=cfg.progress) as bar:
     for i in range(n):
-      images.append(resize_short_side(src[i]["image"], cfg.short_side,
-                                      method=method, name=src.names[i]))
+      rec = src.raw(i)                # the distorted image only
+      images.append(resize_short_side(
+          images_lib.decode(rec["image"], name=rec["name"]), cfg.short_side,
+          method=method, name=src.names[i]))
       bar.update(1)
   return spec, src, images, src.score_norm[:n], np.asarray(src.ref_ids[:n])
 
