@@ -215,6 +215,22 @@ def spaq(root: Path):
   return scores
 
 
+def flive(root: Path):
+  """labels_image.csv with the columns of FLIVE_Database's file."""
+  scores = {}
+  root.mkdir(parents=True, exist_ok=True)
+  with open(root / "labels_image.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(("name", "mos", "width", "height", "is_valid"))
+    for i, name in enumerate(("voc_emotic_ava/AVA__149.jpg",
+                              "blur_dataset/motion0034.jpg",
+                              "EE371R/ee371r_07.jpg")):
+      put(root / "database" / name)
+      w.writerow((name, 60.5 + 3 * i, 500, 375, "False"))
+      scores[f"database/{name}"] = 60.5 + 3 * i
+  return scores
+
+
 def cviq(root: Path, *, mat=False):
   dis, ref_lines, scores = [], [], {}
   for i in range(1, 69):  # two references: 034 and 068
@@ -272,4 +288,5 @@ def mvaqd(root: Path):
 
 WRITERS = {"live": live, "csiq": csiq, "tid2013": tid2013, "kadid10k": kadid,
            "pipal": pipal, "livec": livec, "koniq10k": koniq, "spaq": spaq,
+           "flive": flive,
            "cviq": cviq, "oiqa": oiqa, "mvaqd": mvaqd, "qads": qads}

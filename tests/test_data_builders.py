@@ -23,6 +23,7 @@ EXPECTED = {  # name: (n scored images, n references, higher_is_better)
     "livec": (3, 0, True),
     "koniq10k": (3, 0, True),
     "spaq": (3, 0, True),
+    "flive": (3, 0, True),
     "cviq": (66, 2, True),
     "oiqa": (320, 16, True),
     "mvaqd": (6, 2, True),

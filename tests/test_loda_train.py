@@ -191,6 +191,16 @@ def test_runlocal_end_to_end_and_score_cli(tmp_path, capsys, demo_dir):
   assert set(got) == set(want)
   for k, v in want.items():
     assert got[k] == pytest.approx(v, abs=1e-5), k
+  capsys.readouterr()
+  grey = tmp_path / "grey"          # a grey file is scored as RGB, and named
+  grey.mkdir()
+  from PIL import Image
+  Image.open(next(folder.iterdir())).convert("L").save(grey / "g.png")
+  assert main(["score", "--metric", "loda", "--checkpoint",
+               str(wd / "model_split0.npz"), "--dist", str(grey), "--out",
+               str(tmp_path / "g.csv")]) == 0
+  assert "g.png is grey" in capsys.readouterr().err
+  assert np.isfinite(read_scores(tmp_path / "g.csv").as_dict()["g.png"])
   assert main(["score", "--metric", "loda", "--dist", str(folder), "--out",
                str(tmp_path / "t.csv")]) == 2
   assert "needs --checkpoint" in capsys.readouterr().err
@@ -203,6 +213,18 @@ def test_weight_and_config_errors(tmp_path):
   with pytest.raises(FileNotFoundError, match="vit_weights=FILE.*"
                      "vit_base_patch16_224.augreg2"):
     train.run(config.get_config(), tmp_path / "p")
+  from iqa_jax.models import resnet
+  from test_resnet import _write_safetensors
+  rn = tmp_path / "resnet50.safetensors"      # a file of another architecture
+  _write_safetensors(rn, {k: np.zeros(s, np.float32) for k, s in
+                          resnet.expected_keys().items()
+                          if k.startswith("layer1.0.")})
+  c = config.get_config()
+  c.vit_weights = str(rn)
+  with pytest.raises(KeyError, match=r"resnet50.safetensors \(given as "
+                     r"vit_weights\) does not fit: not a timm ViT.*missing "
+                     r"key.*Pass timm's vit_base_patch16_224"):
+    train.build_model(c, seed=0)
   with pytest.raises(ValueError, match="crop=48 must equal"):
     train.run(_cfg(crop=48), tmp_path / "q")
   from iqa_jax.cli import main

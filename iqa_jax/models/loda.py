@@ -50,7 +50,7 @@ from iqa_jax.models.vgg import VGG16
 __all__ = ["LodaConfig", "LoDa", "Learner", "CrossAttention",
            "trainable_parameters", "TINY", "adaptive_avg_pool",
            "CNN_STAGES", "learner_keys", "load_authors_state",
-           "read_authors_checkpoint"]
+           "read_authors_checkpoint", "set_backbone_dtype"]
 
 # CNN -> (feature names, channels) of its four stages.
 CNN_STAGES = {
@@ -77,6 +77,8 @@ class LodaConfig:
   vit: the ViT's constructor arguments (default ViT-B/16 at 224).
   cnn_width: ResNet-50's stage widths divided by this (1: the real one; a
     tiny model for tests uses more); ignored for vgg16.
+  dtype: "float32", or "bfloat16" for accelerators: the frozen ViT and CNN
+    are stored and run in bfloat16 (`set_backbone_dtype`).
   """
 
   latent: int = 64
@@ -88,9 +90,13 @@ class LodaConfig:
   cnn_bn: str = "train"
   vit: tuple = tuple(sorted({**vit_lib.VIT_B16, "num_classes": 0}.items()))
   cnn_width: int = 1
+  dtype: str = "float32"
 
   def __post_init__(self):
     vit = dict(self.vit)
+    if self.dtype not in ("float32", "bfloat16"):
+      raise ValueError(f"dtype must be 'float32' or 'bfloat16', got "
+                       f"{self.dtype!r}.")
     if self.cnn not in CNN_STAGES:
       raise ValueError(f"cnn must be one of {sorted(CNN_STAGES)}, got "
                        f"{self.cnn!r}.")
@@ -227,6 +233,8 @@ class LoDa(nnx.Module):
     self.cnn = cnn
     self.learner = Learner(cfg, rngs=rngs)
     self.dropout = nnx.Dropout(cfg.dropout, rngs=rngs)
+    if cfg.dtype != "float32":
+      set_backbone_dtype(self, cfg.dtype)
 
   def cnn_tokens(self, x: jax.Array) -> jax.Array:
     """(N, 4 grid^2, r) tokens of the four CNN stages."""
@@ -262,12 +270,29 @@ class LoDa(nnx.Module):
     """(N, dim) the normalised class token (and, if asked, the last block's
     (N, heads, T, T) attention)."""
     out, attn = self.blocks(x)
-    cls = self.vit.norm(out[-1])[:, 0]
+    cls = self.vit.norm(out[-1])[:, 0].astype(jnp.float32)
     return (cls, attn) if return_attention else cls
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """(N,) scores in [-1, 1] of (N, H, W, 3) ImageNet-normalised crops."""
     return self.learner.score(self.dropout(self.features(x)))
+
+
+def set_backbone_dtype(model: LoDa, dtype) -> LoDa:
+  """Stores the frozen ViT's and CNN's parameters in `dtype` and runs their
+  layers in it, in place (mixed precision for accelerators: bfloat16 halves
+  the backbones' memory and runs their matmuls on the tensor cores). The
+  learner, the ViT's residual stream after the first injection, the
+  attention softmax, the normalisation statistics, the BN running
+  statistics and the score stay float32. Returns `model`."""
+  dtype = jnp.dtype(dtype)
+  for part in (model.vit, model.cnn):
+    for _, m in nnx.iter_modules(part):
+      if isinstance(m, (nnx.Linear, nnx.Conv, nnx.LayerNorm)):
+        m.dtype = dtype
+    params = nnx.state(part, nnx.Param)
+    nnx.update(part, jax.tree.map(lambda a: a.astype(dtype), params))
+  return model
 
 
 def _count(tree) -> int:

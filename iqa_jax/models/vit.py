@@ -63,8 +63,8 @@ class Attention(nnx.Module):
     h = self.heads
     qkv = self.qkv(x).reshape(n, t, 3, h, d // h)
     q, k, v = (jnp.moveaxis(qkv[:, :, i], 2, 1) for i in range(3))  # n h t e
-    a = jax.nn.softmax(jnp.einsum("nhte,nhse->nhts", q, k)
-                       * (d // h) ** -0.5, axis=-1)
+    logits = jnp.einsum("nhte,nhse->nhts", q, k) * (d // h) ** -0.5
+    a = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
     y = jnp.moveaxis(jnp.einsum("nhts,nhse->nhte", a, v), 1, 2)
     y = self.proj(y.reshape(n, t, d))
     return (y, a) if return_attention else y
