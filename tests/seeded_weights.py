@@ -71,3 +71,42 @@ STAGE_STEPS = {"stage1": (8, 8), "stage2": (4, 16), "stage3": (2, 32),
 def subsample(name: str, a: np.ndarray) -> np.ndarray:
   s, c = STAGE_STEPS[name]
   return np.asarray(a)[:, ::s, ::s, ::c]
+
+
+def radn_state(variant: str = "radn", seed: int = 0) -> dict[str, np.ndarray]:
+  """RADN or WResNet weights in the authors' names and torch layouts:
+  uniform within 1 / sqrt(fan_in) as torch initialises them, and the
+  non-local output projections non-zero (so the blocks act)."""
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  from iqa_jax.models import radn  # pylint: disable=g-import-not-at-top
+  cls = radn.RADN if variant == "radn" else radn.WResNet
+  model = nnx.eval_shape(lambda: cls(rngs=nnx.Rngs(0)))
+  rng = np.random.default_rng(seed)
+  out = {}
+  names = radn.torch_names(model)
+  for name, shape in names.items():
+    w = names.get(name[:-len("bias")] + "weight", shape)
+    fan_in = int(np.prod(w[1:])) if len(w) > 1 else 1
+    bound = 1 / np.sqrt(fan_in)
+    out[name] = rng.uniform(-bound, bound, shape).astype(np.float32)
+  return out
+
+
+def radn_patches(seed: int = 0, *, images: int = 2, patches: int = 6):
+  """(dist, ref) (B, P, 32, 32, 3) in [0, 1]: crops of the real retina and
+  colour-wheel pairs shipped with the tests, the same places in both."""
+  rng = np.random.default_rng(seed)
+  pairs = (("retina_ref.png", "retina_jpeg0.png"),
+           ("colorwheel_ref.png", "colorwheel_jpeg1.png"))
+  dist, ref = [], []
+  for b in range(images):
+    r_name, d_name = pairs[b % len(pairs)]
+    r = np.asarray(Image.open(DATA / "smic_official" / r_name).convert(
+        "RGB"), np.float32) / 255
+    d = np.asarray(Image.open(DATA / "smic_official" / d_name).convert(
+        "RGB"), np.float32) / 255
+    ys = rng.integers(0, r.shape[0] - 31, patches)
+    xs = rng.integers(0, r.shape[1] - 31, patches)
+    dist.append([d[y:y + 32, x:x + 32] for y, x in zip(ys, xs)])
+    ref.append([r[y:y + 32, x:x + 32] for y, x in zip(ys, xs)])
+  return np.asarray(dist, np.float32), np.asarray(ref, np.float32)
