@@ -289,7 +289,10 @@ def main(argv=None):
   ours.train()
   if cfg.cnn_bn == "eval":
     ours.cnn.eval()
-  state = [training.TrainState.create(ours, tx, trainable=loda_train.LEARNER)]
+  # Replicated first, as `training.fit` does (else the second call
+  # compiles again for the committed output sharding).
+  state = [parallel.replicate(training.TrainState.create(
+      ours, tx, trainable=loda_train.LEARNER), mesh)]
   step = training.compiled_step(loda_train.loss_fn, tx, mesh)
   batch = parallel.shard({"x": x, "y": y, "weight": np.ones_like(y)}, mesh)
 

@@ -20,7 +20,7 @@ with XLA's on the CPU backend.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -29,7 +29,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 __all__ = ["data_mesh", "pad_rows", "round_up", "replicate", "shard",
-           "map_batches", "group_by_shape", "progress_bar",
+           "map_batches", "map_model", "group_by_shape", "progress_bar",
            "lapack_single_thread"]
 
 
@@ -105,7 +105,8 @@ def map_batches(fn: Callable, *arrays, batch_size: int,
       `replicate`).
     *arrays: sequences of n rows each: NumPy or JAX arrays, or any object
       with `len()` whose slices `a[i:j]` convert to arrays (so images can be
-      read from disk one batch at a time).
+      read from disk one batch at a time) or are dicts of such arrays (fn
+      then gets the dict).
     batch_size: rows per step, rounded up to a multiple of the devices. When
       n is smaller, one step of n rows (rounded up) runs instead.
     mesh: a 1-D mesh with axis "data" (default: all devices).
@@ -133,7 +134,7 @@ def map_batches(fn: Callable, *arrays, batch_size: int,
   parts = []
   try:
     for s in range(0, n, b):
-      chunk = [pad_rows(np.asarray(a[s:s + b]), b) for a in arrays]
+      chunk = [_padded(a[s:s + b], b) for a in arrays]
       m = min(b, n - s)
       out = fn(*shard(chunk, mesh))
       parts.append(jax.tree.map(lambda y, m=m: np.asarray(y)[:m], out))
@@ -144,6 +145,30 @@ def map_batches(fn: Callable, *arrays, batch_size: int,
   if len(parts) == 1:
     return parts[0]
   return jax.tree.map(lambda *ys: np.concatenate(ys), *parts)
+
+
+def map_model(fn: Callable, model, *arrays, batch_size: int,
+              mesh: jax.sharding.Mesh | None = None,
+              progress: bool | Any = False, desc: str = "",
+              unit: str = "row") -> Any:
+  """`map_batches` of fn(graphdef, state, *batches) with an NNX model's
+  variables replicated on every device: `fn` is jitted with the graphdef
+  static (`jax.jit(..., static_argnums=0)`). Put the model in the mode it
+  should run in (`model.eval()`) first."""
+  import functools  # pylint: disable=g-import-not-at-top
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  mesh = mesh if mesh is not None else data_mesh()
+  graphdef, state = nnx.split(model)
+  state = replicate(state, mesh)
+  return map_batches(functools.partial(fn, graphdef, state), *arrays,
+                     batch_size=batch_size, mesh=mesh, progress=progress,
+                     desc=desc, unit=unit)
+
+
+def _padded(part, size: int):
+  if isinstance(part, Mapping):
+    return {k: pad_rows(np.asarray(v), size) for k, v in part.items()}
+  return pad_rows(np.asarray(part), size)
 
 
 def group_by_shape(items: Iterable, *,

@@ -118,13 +118,7 @@ def _check(cfg):
 
 
 def _manual_dirs(cfg) -> dict[str, str]:
-  out = {}
-  for item in cfg.manual_dirs:
-    name, sep, path = str(item).partition("=")
-    if not sep:
-      raise ValueError(f"manual_dirs item {item!r}: expected DATASET=DIR.")
-    out[name.strip()] = os.path.expanduser(path.strip())
-  return out
+  return data.parse_manual_dirs(cfg.manual_dirs)
 
 
 def _subset(src, max_refs: int) -> np.ndarray:

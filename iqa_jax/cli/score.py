@@ -3,6 +3,8 @@
   iqa-jax score --metric METRIC --ref REF_DIR_OR_FILE \\
       --dist DIST_DIR_OR_FILE --out SCORES.csv
   iqa-jax score --metric loda --checkpoint MODEL.npz --dist DIR --out S.csv
+  iqa-jax score --metric radn --checkpoint MODEL.npz --ref R --dist D \
+      --out S.csv
 
 METRIC: psnr, ssim, lpips_vgg, lpips_alex, dists, deepwsd, the SMIC
 versions psnr_smic, ssim_smic, lpips_smic, dists_smic, deepwsd_smic, and
@@ -52,15 +54,24 @@ def add_parser(sub) -> None:
   p = sub.add_parser("score", help="full-reference scores of image pairs",
                      description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--metric", required=True, choices=metrics + ("loda",),
+  p.add_argument("--metric", required=True,
+                 choices=metrics + ("loda", "radn"),
                  help="; ".join(f"{m}: {registry.spec(m).summary}"
                                 for m in metrics) + "; loda: no reference, "
-                 "a trained LoDa (--checkpoint)")
+                 "a trained LoDa (--checkpoint); radn: a trained RADN or "
+                 "WResNet (--checkpoint)")
   p.add_argument("--ref", help="reference image or folder (every metric "
                  "but loda)")
   p.add_argument("--checkpoint", metavar="FILE",
                  help="loda: a model written by `iqa-jax loda train` "
-                 "(WORKDIR/model_split<k>.npz) or an authors' checkpoint")
+                 "(WORKDIR/model_split<k>.npz) or an authors' checkpoint; "
+                 "radn: one written by `iqa-jax radn train` "
+                 "(WORKDIR/model_<network>_fold<k>.npz) or an authors' "
+                 "state dict")
+  p.add_argument("--variant", default="", metavar="NAME",
+                 help="radn: the network an authors' state dict holds "
+                 "(radn, wresnet, radn_deform, radn_attention; default: "
+                 "the file's, else radn)")
   p.add_argument("--vit-weights", default="", metavar="FILE",
                  help="loda: the pretrained ViT-B/16 (.safetensors), when "
                  "the checkpoint does not carry its backbones")
@@ -278,6 +289,44 @@ def _run_loda(args, out: Path, start: float) -> int:
   return 0
 
 
+def _write_csv(out: Path, metric: str, rows) -> None:
+  """(image, score[, ref]) rows to `out`, atomically."""
+  out.parent.mkdir(parents=True, exist_ok=True)
+  tmp = out.with_name(out.name + ".tmp")
+  with open(tmp, "w", encoding="utf-8", newline="") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(["image", metric, "ref"][:len(rows[0]) if rows else 3])
+    for row in rows:
+      w.writerow(row)
+  tmp.replace(out)
+
+
+def _run_radn(args, out: Path, start: float) -> int:
+  """Full-reference scores of the pairs by a trained RADN / WResNet."""
+  from iqa_jax.radn import score as radn_score  # pylint: disable=g-import-not-at-top
+  try:
+    if not args.checkpoint:
+      raise ValueError("--metric radn needs --checkpoint FILE (a model of "
+                       "`iqa-jax radn train`: WORKDIR/model_radn_fold0.npz).")
+    if not args.ref:
+      raise ValueError("--metric radn is full-reference: pass --ref.")
+    pairs = find_pairs(Path(args.ref), Path(args.dist))
+    model, info = radn_score.load(args.checkpoint, variant=args.variant)
+    scores = radn_score.score_pairs(model, pairs, progress=True,
+                                    batch_size=args.batch_size)
+  except (OSError, ValueError, KeyError) as e:
+    print(f"iqa-jax score: {str(e).strip()}", file=sys.stderr)
+    return 2
+  for line in image_mode_notes([p for pair in pairs for p in pair])[:10]:
+    print(f"iqa-jax score: note: {line}", file=sys.stderr)
+  _write_csv(out, "radn", [[d.name, repr(v), r.name] for (r, d), v in
+                           zip(pairs, np.asarray(scores).tolist())])
+  print(f"{len(pairs)} pairs scored by {info['variant']} in "
+        f"{time.time() - start:.1f} s -> {out}\nevaluate with: iqa-jax "
+        f"evaluate --pred {out} --mos MOS.csv")
+  return 0
+
+
 def run(args, parser) -> int:  # pylint: disable=unused-argument
   out = Path(args.out)
   if out.exists() and not args.overwrite:
@@ -287,6 +336,8 @@ def run(args, parser) -> int:  # pylint: disable=unused-argument
   start = time.time()
   if args.metric == "loda":
     return _run_loda(args, out, start)
+  if args.metric == "radn":
+    return _run_radn(args, out, start)
   if not args.ref:
     print(f"iqa-jax score: --ref is required for {args.metric} (a "
           "full-reference metric).", file=sys.stderr)

@@ -6,7 +6,7 @@
   kfold, random_splits                                       reference-disjoint
 
 Databases: LIVE, CSIQ, TID2013, TID2008, KADID-10k, PIPAL (FR); LIVEC,
-KonIQ-10k, SPAQ (NR); CVIQ, OIQA, MVAQD (360-degree); demo2d and demo360
+KonIQ-10k, SPAQ, FLIVE (NR); CVIQ, OIQA, MVAQD (360-degree); demo2d and demo360
 (built in, with proxy scores).
 """
 
@@ -14,11 +14,11 @@ from iqa_jax.data import splits
 from iqa_jax.data.builder import is_prepared, prepare
 from iqa_jax.data.layout import LayoutError
 from iqa_jax.data.registry import DatasetSpec, get, names, register
-from iqa_jax.data.source import Source, load
+from iqa_jax.data.source import Source, load, parse_manual_dirs
 from iqa_jax.data.splits import Split, check_disjoint, kfold, random_splits
 
 __all__ = [
     "splits", "load", "Source", "prepare", "is_prepared", "LayoutError",
     "DatasetSpec", "get", "names", "register", "Split", "check_disjoint",
-    "kfold", "random_splits",
+    "kfold", "random_splits", "parse_manual_dirs",
 ]

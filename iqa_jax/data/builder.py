@@ -121,7 +121,8 @@ class _IqaBuilder(tfds.core.GeneratorBasedBuilder):
     return gens
 
   def _generate_examples(self, entries, norm, checker, table_key):
-    table = {"names": [], "ref_ids": [], "scores": [], "score_norm": []}
+    table = {"names": [], "ref_ids": [], "scores": [], "score_norm": [],
+             "dist_types": []}
     for e in entries:
       data = e.path.read_bytes()
       try:
@@ -137,7 +138,8 @@ class _IqaBuilder(tfds.core.GeneratorBasedBuilder):
         continue
       s_norm = norm(e.score) if math.isfinite(e.score) else math.nan
       for k, v in (("names", e.name), ("ref_ids", e.ref_id),
-                   ("scores", e.score), ("score_norm", s_norm)):
+                   ("scores", e.score), ("score_norm", s_norm),
+                   ("dist_types", e.dist_type)):
         table[k].append(v if not isinstance(v, float) or math.isfinite(v)
                         else None)
       yield e.name, {

@@ -21,7 +21,7 @@ from iqa_jax import images as images_lib
 from iqa_jax.data import builder as builder_lib
 from iqa_jax.data import registry
 
-__all__ = ["Source", "load"]
+__all__ = ["Source", "load", "parse_manual_dirs"]
 
 _TEXT = ("name", "format", "ref_id", "dist_type")
 _FLOAT = ("score", "score_std", "score_norm", "dist_level")
@@ -144,3 +144,15 @@ def load(name: str, *, data_dir: str | Path | None = None,
           if split == "images" and "references" in b.info.splits else None)
   return Source(spec.name, split, src, refs, metadata)
 
+
+def parse_manual_dirs(items) -> dict[str, str]:
+  """{dataset: folder} from "DATASET=DIR" items (experiment configs that
+  prepare several datasets); "~" is expanded."""
+  import os  # pylint: disable=g-import-not-at-top
+  out = {}
+  for item in items:
+    name, sep, path = str(item).partition("=")
+    if not sep:
+      raise ValueError(f"manual_dirs item {item!r}: expected DATASET=DIR.")
+    out[name.strip()] = os.path.expanduser(path.strip())
+  return out

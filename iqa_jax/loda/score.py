@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from iqa_jax import images as images_lib
+from iqa_jax import weights
 from iqa_jax.loda import config as config_lib
 from iqa_jax.loda import train
 from iqa_jax.loda.crops import TestCrops, resize_short_side
@@ -60,12 +61,7 @@ def export(model: loda_lib.LoDa, path, *, config, crop_seed: int) -> Path:
   if config.random_backbones and not config.vit_weights:
     for name, (var, kind) in vit._targets(model.vit):  # pylint: disable=protected-access
       arrays[f"vit.{name}"] = _torch_layout(var[...], kind)
-  path = Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(path.name + ".tmp.npz")
-  np.savez(tmp, **arrays)
-  tmp.replace(path)
-  return path
+  return weights.write_npz(path, arrays)
 
 
 def load(path, *, vit_weights: str = "", cnn_weights: str = ""):

@@ -132,13 +132,9 @@ def predict(model: loda_lib.LoDa, crops: TestCrops, *, batch_size: int,
             mesh=None, progress=False) -> np.ndarray:
   """(n_images,) the mean score of each image's test crops (eval mode)."""
   model.eval()
-  graphdef, state = nnx.split(model)
-  mesh = mesh if mesh is not None else parallel.data_mesh()
-  state = parallel.replicate(state, mesh)
-  out = parallel.map_batches(functools.partial(_forward, graphdef, state),
-                             crops, batch_size=batch_size, mesh=mesh,
-                             progress=progress, desc="test crops",
-                             unit="crop")
+  out = parallel.map_model(_forward, model, crops, batch_size=batch_size,
+                           mesh=mesh, progress=progress, desc="test crops",
+                           unit="crop")
   return np.asarray(out, np.float64).reshape(-1, crops.n).mean(axis=1)
 
 

@@ -44,29 +44,56 @@ def output_size(size: int, k: int, stride: int, padding: int,
   return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
 
 
-def _bilinear_gather(x, py, px):
-  """Zero-padded bilinear samples of x (N, H, W, G, Cg) at py, px
-  (N, P, G): (N, P, G, Cg)."""
-  n, h, w, g, cg = x.shape
-  flat = x.reshape(n, h * w, g, cg)
+def _corners(py, px, h: int, w: int):
+  """The four bilinear corners of points (py, px) on an h x w map: (flat
+  index, weight, inside the map) each, the weight 0 where the point is at
+  or beyond -1 / h, w on either axis (torchvision's cut-off)."""
   y0, x0 = jnp.floor(py), jnp.floor(px)
   ly, lx = py - y0, px - x0
   y0, x0 = y0.astype(jnp.int32), x0.astype(jnp.int32)
   inside = (py > -1) & (py < h) & (px > -1) & (px < w)
-  out = 0.0
   for dy, dx, wgt in ((0, 0, (1 - ly) * (1 - lx)), (0, 1, (1 - ly) * lx),
                       (1, 0, ly * (1 - lx)), (1, 1, ly * lx)):
     yy, xx = y0 + dy, x0 + dx
     ok = inside & (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-    idx = jnp.clip(yy, 0, h - 1) * w + jnp.clip(xx, 0, w - 1)   # N P G
-    v = jnp.take_along_axis(flat, idx[..., None], axis=1)       # N P G Cg
-    out = out + v * jnp.where(ok, wgt, 0.0)[..., None].astype(v.dtype)
+    yield yy * w + xx, jnp.where(ok, wgt, 0.0), ok
+
+
+def _bilinear_gather(x, py, px):
+  """Zero-padded bilinear samples of x (N, H, W, G, Cg) at py, px
+  (N, P, G): (N, P, G, Cg), one gather per corner."""
+  n, h, w, g, cg = x.shape
+  flat = x.reshape(n, h * w, g, cg)
+  out = 0.0
+  for idx, wgt, _ in _corners(py, px, h, w):
+    v = jnp.take_along_axis(flat, jnp.clip(idx, 0, h * w - 1)[..., None],
+                            axis=1)                           # N P G Cg
+    out = out + v * wgt[..., None].astype(v.dtype)
   return out
+
+
+def _bilinear_dense(x, py, px):
+  """The same samples as `_bilinear_gather`, as a product with the (N, P,
+  G, H W) interpolation matrix (4 non-zeros per row): for small maps,
+  where XLA's gather and its scatter-add gradient are slow on CPU."""
+  n, h, w, g, cg = x.shape
+  cells = jnp.arange(h * w)
+  mat = 0.0
+  for idx, wgt, ok in _corners(py, px, h, w):
+    hit = (jnp.where(ok, idx, -1)[..., None] == cells)      # N P G HW
+    mat = mat + jnp.where(hit, wgt[..., None], 0.0)
+  return jnp.einsum("npgq,nqgc->npgc", mat.astype(x.dtype),
+                    x.reshape(n, h * w, g, cg))
+
+
+# Maps of at most this many pixels sample through the dense interpolation
+# matrix; larger ones gather.
+DENSE_MAX_PIXELS = 256
 
 
 def deform_conv2d(x: jax.Array, offset: jax.Array, kernel: jax.Array,
                   bias: jax.Array | None = None, *, stride=1, padding=0,
-                  dilation=1) -> jax.Array:
+                  dilation=1, method: str = "auto") -> jax.Array:
   """Deformable convolution v1 (module docstring).
 
   Args:
@@ -75,6 +102,10 @@ def deform_conv2d(x: jax.Array, offset: jax.Array, kernel: jax.Array,
     kernel: (kh, kw, C, O).
     bias: (O,) or None.
     stride, padding, dilation: ints or (h, w) pairs, as torch's.
+    method: "gather" (4 gathers of the corners), "dense" (a product with
+      the interpolation matrix, for small maps: XLA's gather and its
+      scatter-add gradient are slow on CPU) or "auto" (dense up to
+      `DENSE_MAX_PIXELS` input pixels). Both compute the same function.
 
   Returns:
     (N, Ho, Wo, O).
@@ -100,7 +131,13 @@ def deform_conv2d(x: jax.Array, offset: jax.Array, kernel: jax.Array,
   py = base_y[None, :, None, None, :] + off[..., 0]      # N Ho Wo G K
   px = base_x[None, None, :, None, :] + off[..., 1]
   p = lambda a: jnp.moveaxis(a, 3, 4).reshape(n, ho * wo * k, g)
-  cols = _bilinear_gather(x.reshape(n, h, w, g, c // g), p(py), p(px))
+  if method == "auto":
+    method = "dense" if h * w <= DENSE_MAX_PIXELS else "gather"
+  sample = {"gather": _bilinear_gather, "dense": _bilinear_dense}.get(method)
+  if sample is None:
+    raise ValueError(f"method must be auto, gather or dense, got "
+                     f"{method!r}.")
+  cols = sample(x.reshape(n, h, w, g, c // g), p(py), p(px))
   cols = cols.reshape(n, ho, wo, k * c)                   # (tap, channel)
   y = cols @ kernel.reshape(k * c, cout).astype(cols.dtype)
   return y if bias is None else y + bias.astype(y.dtype)

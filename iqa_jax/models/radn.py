@@ -31,7 +31,8 @@ in [0, 1] taken at the same places in the distorted and reference image:
 Every layer is initialised as torch initialises it (uniform within
 1 / sqrt(fan_in)); the non-local output projection is zero, so a fresh
 block is the identity. `RADN(attention=False)` leaves the non-local blocks
-out (Table 3's "+ deformable" row). Parameter names follow the authors'
+out (Table 3's "+ Deform" row), `RADN(deform=False)` the deformable module
+("+ PatchAttn"). Parameter names follow the authors'
 (`torch_names`), so their state dicts load with `load_torch_state`.
 """
 
@@ -48,8 +49,8 @@ from iqa_jax import weights
 from iqa_jax.models.conv import apply_conv
 from iqa_jax.models.deform import DeformConv
 
-__all__ = ["WResNet", "RADN", "Stage", "NonLocal", "Heads",
-           "parameter_count", "torch_names", "load_torch_state", "PATCH"]
+__all__ = ["WResNet", "RADN", "Stage", "NonLocal", "Heads", "VARIANTS",
+           "build", "variant_of", "parameter_count", "torch_names", "load_torch_state", "PATCH"]
 
 PATCH = 32
 
@@ -94,6 +95,10 @@ class Stage(nnx.Module):
     return y + a
 
 
+def _w(c: int, divisor: int) -> int:
+  return c if c == 3 else max(c // divisor, 1)
+
+
 class NonLocal(nnx.Module):
   """Embedded-Gaussian non-local block over the P patch vectors of each
   image: z = x + W(softmax(theta(x) phi(x)^T) g(x)); padded patches (mask
@@ -117,11 +122,11 @@ class NonLocal(nnx.Module):
 class Heads(nnx.Module):
   """WaDIQaM's score and weight branches and the weighted average."""
 
-  def __init__(self, dim: int = 512, *, rngs: nnx.Rngs):
-    self.fc1_q = _linear(3 * dim, 512, rngs=rngs)
-    self.fc2_q = _linear(512, 1, rngs=rngs)
-    self.fc1_w = _linear(3 * dim, 512, rngs=rngs)
-    self.fc2_w = _linear(512, 1, rngs=rngs)
+  def __init__(self, dim: int = 512, hidden: int = 512, *, rngs: nnx.Rngs):
+    self.fc1_q = _linear(3 * dim, hidden, rngs=rngs)
+    self.fc2_q = _linear(hidden, 1, rngs=rngs)
+    self.fc1_w = _linear(3 * dim, hidden, rngs=rngs)
+    self.fc2_w = _linear(hidden, 1, rngs=rngs)
     self.dropout = nnx.Dropout(0.5, rngs=rngs)
 
   def patches(self, hd: jax.Array, hr: jax.Array):
@@ -152,14 +157,14 @@ class WResNet(nnx.Module):
   """The FR baseline: a shared 20-convolution residual network and the
   WaDIQaM heads (module docstring)."""
 
-  variant = "wresnet"
-
-  def __init__(self, *, rngs: nnx.Rngs):
-    widths = (3, 64, 128, 256, 256, 512)
+  def __init__(self, *, width_divisor: int = 1, rngs: nnx.Rngs):
+    """width_divisor > 1 divides every width (a narrow network of the same
+    structure, for tests and `runlocal`)."""
+    widths = [_w(c, width_divisor) for c in (3, 64, 128, 256, 256, 512)]
     self.stages = nnx.List([
         Stage(widths[i], widths[i + 1], 1 if i == 0 else 2,
               first_relu=i > 0, rngs=rngs) for i in range(5)])
-    self.heads = Heads(rngs=rngs)
+    self.heads = Heads(widths[-1], _w(512, width_divisor), rngs=rngs)
 
   def features(self, x: jax.Array) -> jax.Array:
     """(N, 32, 32, 3) -> (N, 512)."""
@@ -185,30 +190,32 @@ class WResNet(nnx.Module):
 class RADN(nnx.Module):
   """The region-adaptive deformable network (module docstring)."""
 
-  variant = "radn"
-
-  def __init__(self, *, attention: bool = True, rngs: nnx.Rngs):
-    widths = (3, 64, 128, 256, 256)
+  def __init__(self, *, deform: bool = True, attention: bool = True,
+               width_divisor: int = 1, rngs: nnx.Rngs):
+    """deform / attention: the reference-oriented deformable module and the
+    non-local blocks (Table 3 switches them off; without `deform` the
+    reference features go straight to the tail). width_divisor: as
+    WResNet's."""
+    w = lambda c: _w(c, width_divisor)
+    widths = (3, w(64), w(128), w(256), w(256))
     self.stages = nnx.List([
         Stage(widths[i], widths[i + 1], 2 if i in (1, 2) else 1,
               first_relu=True, rngs=rngs) for i in range(4)])
-    self.conv_offset = nnx.Conv(
-        256, 18, kernel_size=(3, 3), padding=1, rngs=rngs,
-        kernel_init=_uniform(1 / 48), bias_init=_uniform(1 / 48))
-    self.deform = DeformConv(256, 256, 3, padding=1, rngs=rngs)
-    self.deform2 = DeformConv(256, 256, 3, padding=1, rngs=rngs)
-    self.tail = Stage(256, 512, 2, first_relu=True, rngs=rngs)
-    self.conv21 = _conv(512, 512, 2, rngs=rngs)
-    self.conv22 = _conv(512, 512, rngs=rngs)
-    self.attention = attention
+    self.deform_enabled, self.attention = deform, attention
+    if deform:
+      b = 1 / math.sqrt(9 * w(256))
+      self.conv_offset = nnx.Conv(
+          w(256), 18, kernel_size=(3, 3), padding=1, rngs=rngs,
+          kernel_init=_uniform(b), bias_init=_uniform(b))
+      self.deform = DeformConv(w(256), w(256), 3, padding=1, rngs=rngs)
+      self.deform2 = DeformConv(w(256), w(256), 3, padding=1, rngs=rngs)
+    self.tail = Stage(w(256), w(512), 2, first_relu=True, rngs=rngs)
+    self.conv21 = _conv(w(512), w(512), 2, rngs=rngs)
+    self.conv22 = _conv(w(512), w(512), rngs=rngs)
     if attention:
-      self.nonlocal1 = NonLocal(rngs=rngs)
-      self.nonlocal2 = NonLocal(rngs=rngs)
-    self.heads = Heads(rngs=rngs)
-
-  @property
-  def variant_name(self) -> str:
-    return "radn" if self.attention else "radn_no_attention"
+      self.nonlocal1 = NonLocal(w(512), w(256), rngs=rngs)
+      self.nonlocal2 = NonLocal(w(512), w(256), rngs=rngs)
+    self.heads = Heads(w(512), w(512), rngs=rngs)
 
   def _trunk(self, x):
     for stage in self.stages:
@@ -228,9 +235,11 @@ class RADN(nnx.Module):
     h = self._trunk(jnp.concatenate([dist, ref]).reshape(
         2 * b * p, PATCH, PATCH, 3))
     hd, hr = h[:b * p], h[b * p:]
-    offset = apply_conv(self.conv_offset, hr)
-    hd = self._tail(self.deform(hd, offset)).reshape(b, p, -1)
-    hr = self._tail(self.deform2(hr, offset)).reshape(b, p, -1)
+    if self.deform_enabled:
+      offset = apply_conv(self.conv_offset, hr)
+      hd, hr = self.deform(hd, offset), self.deform2(hr, offset)
+    hd = self._tail(hd).reshape(b, p, -1)
+    hr = self._tail(hr).reshape(b, p, -1)
     if self.attention:
       hd, hr = self.nonlocal1(hd, mask), self.nonlocal2(hr, mask)
     return hd, hr
@@ -239,6 +248,33 @@ class RADN(nnx.Module):
     """(B,) image scores of (B, P, 32, 32, 3) patch pairs."""
     hd, hr = self.patch_features(dist, ref, mask)
     return self.heads(hd, hr, mask)
+
+
+# Table 3's networks by name: (class, options).
+VARIANTS = {
+    "wresnet": (WResNet, {}),
+    "radn_deform": (RADN, {"attention": False}),      # + Deform
+    "radn_attention": (RADN, {"deform": False}),      # + PatchAttn
+    "radn": (RADN, {}),                               # + Deform + PatchAttn
+}
+
+
+def build(variant: str, *, width_divisor: int = 1, rngs: nnx.Rngs):
+  """The network named `variant` (`VARIANTS`)."""
+  if variant not in VARIANTS:
+    raise ValueError(f"unknown variant {variant!r}; use one of "
+                     f"{', '.join(VARIANTS)}.")
+  cls, kw = VARIANTS[variant]
+  return cls(width_divisor=width_divisor, rngs=rngs, **kw)
+
+
+def variant_of(model) -> str:
+  """The `VARIANTS` name of a built network."""
+  if isinstance(model, WResNet):
+    return "wresnet"
+  return {(True, True): "radn", (True, False): "radn_deform",
+          (False, True): "radn_attention"}[(model.deform_enabled,
+                                            model.attention)]
 
 
 def parameter_count(cls=RADN, **kwargs) -> int:
@@ -266,11 +302,12 @@ def _targets(model):
   if isinstance(model, RADN):
     yield from conv("conv21", model.conv21)
     yield from conv("conv22", model.conv22)
-    yield from conv("conv_offset", model.conv_offset)
-    for name in ("deform", "deform2"):
-      layer = getattr(model, name)
-      yield f"{name}.weight", (layer.kernel, "conv")
-      yield f"{name}.bias", (layer.bias, "plain")
+    if model.deform_enabled:
+      yield from conv("conv_offset", model.conv_offset)
+      for name in ("deform", "deform2"):
+        layer = getattr(model, name)
+        yield f"{name}.weight", (layer.kernel, "conv")
+        yield f"{name}.bias", (layer.bias, "plain")
     if model.attention:
       for k, block in ((1, model.nonlocal1), (2, model.nonlocal2)):
         for part in ("g", "theta", "phi", "W"):
