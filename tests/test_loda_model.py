@@ -167,13 +167,14 @@ def test_bfloat16_backbones_keep_the_learner_in_float32(tiny):
   """dtype="bfloat16": the frozen ViT and CNN in bfloat16, the learner and
   the score in float32, gradients reach the learner, scores near float32."""
   x = jax.random.normal(jax.random.key(1), (4, 32, 32, 3))
-  want = np.asarray(tiny(x))
+  forward = nnx.jit(lambda m, v: m(v))
+  want = np.asarray(forward(tiny, x))
   model = loda.set_backbone_dtype(nnx.clone(tiny), "bfloat16")
   dtypes = lambda m: {v.dtype for v in jax.tree.leaves(nnx.state(m,
                                                                  nnx.Param))}
   assert dtypes(model.vit) == dtypes(model.cnn) == {jnp.dtype("bfloat16")}
   assert dtypes(model.learner) == {jnp.dtype("float32")}
-  got = model(x)
+  got = forward(model, x)
   assert got.dtype == jnp.float32
   np.testing.assert_allclose(np.asarray(got), want, atol=0.03)
   assert not np.allclose(np.asarray(got), want, atol=1e-6)  # really bf16
@@ -182,7 +183,7 @@ def test_bfloat16_backbones_keep_the_learner_in_float32(tiny):
     m = nnx.clone(model)
     nnx.update(m.learner, nnx.state(learner))
     return jnp.sum(m(x))
-  grads = jax.grad(loss)(model.learner)
+  grads = nnx.jit(nnx.grad(loss))(model.learner)
   leaves = jax.tree.leaves(nnx.state(grads, nnx.Param))
   assert {g.dtype for g in leaves} == {jnp.dtype("float32")}
   assert all(np.isfinite(np.asarray(g)).all() for g in leaves)

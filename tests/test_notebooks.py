@@ -24,9 +24,15 @@ def test_there_are_notebooks_and_they_hold_no_outputs():
             "(jupyter nbconvert --clear-output --inplace)")
 
 
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+  """One data cache for the notebooks (demo2d is prepared once)."""
+  return tmp_path_factory.mktemp("iqa_jax_home")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path, tmp_path, monkeypatch):
-  monkeypatch.setenv("IQA_JAX_HOME", str(tmp_path / "home"))
+def test_notebook_runs(path, tmp_path, monkeypatch, home):
+  monkeypatch.setenv("IQA_JAX_HOME", str(home))
   monkeypatch.setenv("MPLBACKEND", "Agg")
   nb = nbformat.read(path, as_version=4)
   client = nbclient.NotebookClient(
@@ -36,4 +42,4 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
   errors = [o for c in nb.cells if c.cell_type == "code"
             for o in c.outputs if o.get("output_type") == "error"]
   assert not errors
-  assert os.path.isdir(tmp_path / "home")
+  assert os.path.isdir(home / "datasets")    # the cache the notebook used
