@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import jax
@@ -45,11 +44,9 @@ from _timing import interleaved_times, machine
 from flax import nnx
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from iqa_jax import parallel, training  # pylint: disable=g-import-not-at-top
-from iqa_jax.loda import train as loda_train  # pylint: disable=g-import-not-at-top
-from iqa_jax.models import loda, resnet, vit  # pylint: disable=g-import-not-at-top
+from iqa_jax import parallel, training
+from iqa_jax.loda import train as loda_train
+from iqa_jax.models import loda, resnet, vit
 
 
 class TorchMlp(nn.Module):
