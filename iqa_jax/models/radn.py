@@ -136,11 +136,15 @@ class Heads(nnx.Module):
     w = jax.nn.relu(self.fc2_w(self.dropout(jax.nn.relu(self.fc1_w(f)))))
     return s, w[..., 0] + 1e-6
 
-  def __call__(self, hd, hr, mask=None):
-    s, w = self.patches(hd, hr)
+  @staticmethod
+  def pool(s, w, mask=None):
+    """(B,) sum(w s) / sum(w) over the real patches (mask (B, P))."""
     if mask is not None:
       w = jnp.where(mask, w, 0.0)
     return (s * w).sum(-1) / w.sum(-1)
+
+  def __call__(self, hd, hr, mask=None):
+    return self.pool(*self.patches(hd, hr), mask)
 
 
 def _check(dist, ref):

@@ -77,8 +77,8 @@ def loss_fn(model, batch):
 def _forward(graphdef, state, batch):
   m = nnx.merge(graphdef, state)
   hd, hr = m.patch_features(batch["dist"], batch["ref"], batch["mask"])
-  _, w = m.heads.patches(hd, hr)
-  return {"q": m.heads(hd, hr, batch["mask"]),
+  s, w = m.heads.patches(hd, hr)        # the heads once, for both outputs
+  return {"q": m.heads.pool(s, w, batch["mask"]),
           "w": jnp.where(batch["mask"], w, 0.0)}
 
 
