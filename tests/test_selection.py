@@ -2,6 +2,7 @@
 the authors'-code variant, batching and the selectors."""
 
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -451,3 +452,28 @@ def test_farthest_orders_is_farthest_per_image_vmapped():
     want = S.rank("farthest", embeddings=e[i]).order
     assert got[i].tolist() == np.asarray(want).tolist()
     assert sorted(got[i].tolist()) == list(range(12))
+
+
+def test_a_large_batch_on_8_cpu_devices_does_not_deadlock(tmp_path):
+  """240 images of 32 patches on 8 CPU devices (each device 30 images):
+  jaxlib 0.10's batched LAPACK kernels, vmapped there, deadlocked XLA:CPU's
+  thread pool (it hung 6 times in 6 before the per-image map). Run in a
+  subprocess so that a regression fails here instead of hanging the suite."""
+  import subprocess
+  import sys
+  script = tmp_path / "big_batch.py"
+  script.write_text(
+      "import numpy as np\n"
+      "from iqa_jax.selection import batch\n"
+      "e = np.random.default_rng(0).normal(size=(240, 32, 512))\n"
+      "r = batch.residual_scores_batch(e.astype(np.float32), h=5)\n"
+      "assert r.scores.shape == (240, 32) and np.isfinite(r.scores).all()\n"
+      "print('done')\n")
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+         "JAX_PLATFORMS": "cpu"}
+  try:
+    out = subprocess.run([sys.executable, str(script)], env=env,
+                         capture_output=True, text=True, timeout=240)
+  except subprocess.TimeoutExpired:
+    pytest.fail("residual_scores_batch hung on 8 CPU devices (deadlock)")
+  assert out.returncode == 0 and "done" in out.stdout, out.stderr[-2000:]

@@ -45,7 +45,15 @@ def _batched_fn(mesh, static_items):
   """
   static = dict(static_items)
   inner = functools.partial(residual._scores, **static)  # pylint: disable=protected-access
-  local = jax.vmap(inner, in_axes=(0, 0, None, None, None, None))
+  if mesh.devices.flat[0].platform == "cpu":
+    # One image at a time: jaxlib 0.10's batched LAPACK kernels split a batch
+    # over XLA:CPU's thread pool and block on it, which deadlocks when
+    # several CPU devices (more than the pool has threads) decompose batches
+    # at once; image by image is also no slower on the CPU.
+    def local(e, keys, *args):
+      return jax.lax.map(lambda a: inner(a[0], a[1], *args), (e, keys))
+  else:
+    local = jax.vmap(inner, in_axes=(0, 0, None, None, None, None))
 
   def per_image(e, index, base, alpha, beta, tol, eps):
     keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(index)
