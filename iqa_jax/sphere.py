@@ -28,7 +28,8 @@ import numpy as np
 
 __all__ = ["pixel_to_lonlat", "lonlat_to_pixel", "lonlat_to_xyz",
            "xyz_to_lonlat", "sample_erp", "viewport", "viewports",
-           "viewport_directions", "viewport_frame", "solid_angle_weights", "cube_to_erp",
+           "viewport_directions", "viewport_frame", "viewport_outline",
+           "solid_angle_weights", "cube_to_erp",
            "erp_to_cube", "FACES"]
 
 FACES = ("front", "right", "back", "left", "up", "down")
@@ -75,6 +76,26 @@ def viewport_directions(yaw, pitch, *, fov_deg, out_hw: tuple[int, int],
   gx, gy = jnp.meshgrid(xs, ys)
   rays = jnp.stack([gx, gy, jnp.ones_like(gx)], -1)
   return rays @ viewport_frame(yaw, pitch, roll)  # row vectors
+
+
+def viewport_outline(yaw, pitch, *, fov_deg, n_side: int = 16,
+                     roll=0.0) -> jax.Array:
+  """(4 n_side + 1, 2) longitude, latitude (degrees) along the border of a
+  viewport, a closed path (the first point repeated): the footprint the
+  viewport covers on the sphere, for drawing on the ERP image
+  (`lonlat_to_pixel` of its radians). Angles in degrees, as `viewport`."""
+  h_fov, v_fov = (fov_deg, fov_deg) if np.ndim(fov_deg) == 0 else fov_deg
+  x_max = jnp.tan(jnp.deg2rad(h_fov) / 2.0)
+  y_max = jnp.tan(jnp.deg2rad(v_fov) / 2.0)
+  t = jnp.linspace(-1.0, 1.0, n_side + 1)[:-1]
+  one = jnp.ones_like(t)
+  # top (left to right), right (down), bottom (right to left), left (up)
+  gx = jnp.concatenate([t, one, -t, -one, -one[:1]]) * x_max
+  gy = jnp.concatenate([one, -t, -one, t, one[:1]]) * y_max
+  rays = jnp.stack([gx, gy, jnp.ones_like(gx)], -1) @ viewport_frame(
+      yaw, pitch, roll)
+  lon, lat = xyz_to_lonlat(rays)
+  return jnp.rad2deg(jnp.stack([lon, lat], -1))
 
 
 def viewport_frame(yaw, pitch, roll=0.0) -> jax.Array:

@@ -41,3 +41,17 @@ def livec_mos(shared) -> Path:
   if not path.is_file():
     pytest.skip(f"{path} is absent")
   return path
+
+
+@pytest.fixture(scope="session")
+def iqa_home(tmp_path_factory) -> Path:
+  """One $IQA_JAX_HOME for the tests that use the built-in datasets: demo2d
+  and demo360 are generated and prepared once per session, under
+  iqa_home / "datasets" (never in the user's cache)."""
+  return tmp_path_factory.mktemp("iqa_jax_home")
+
+
+@pytest.fixture(scope="session")
+def demo_datasets(iqa_home) -> Path:
+  """The prepared-datasets folder of `iqa_home` (a `data_dir`)."""
+  return iqa_home / "datasets"

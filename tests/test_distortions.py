@@ -87,12 +87,12 @@ def _check_proxy_decreases(src) -> int:
   return len(by_series)
 
 
-def test_demo2d_deterministic_and_monotone(tmp_path):
-  src = data.load("demo2d", data_dir=tmp_path / "a")
-  data.load("demo2d", data_dir=tmp_path / "b")
+def test_demo2d_deterministic_and_monotone(tmp_path, demo_datasets):
+  src = data.load("demo2d", data_dir=demo_datasets)   # the session's copy
+  data.load("demo2d", data_dir=tmp_path / "b")          # built again here
   for sub in ("demo2d/1.0.0/demo2d-images.array_record-00000-of-00001",
               "demo2d/1.0.0/demo2d-references.array_record-00000-of-00001"):
-    assert (tmp_path / "a" / sub).read_bytes() == (tmp_path / "b" /
+    assert (demo_datasets / sub).read_bytes() == (tmp_path / "b" /
                                                    sub).read_bytes()
   assert len(src) == 200 and len(set(src.ref_ids.tolist())) == 10
   assert src.metadata["score_name"] == "proxy_mos"
@@ -104,10 +104,10 @@ def test_demo2d_deterministic_and_monotone(tmp_path):
   assert rec["score"] == pytest.approx(1 + 4 * s, abs=1e-6)
 
 
-def test_demo360_builds_with_monotone_proxy(tmp_path):
+def test_demo360_builds_with_monotone_proxy(demo_datasets):
   from iqa_jax.data import demo360  # pylint: disable=g-import-not-at-top
 
-  src = data.load("demo360", data_dir=tmp_path)
+  src = data.load("demo360", data_dir=demo_datasets)  # shared with notebooks
   assert len(src) == 240 and len(set(src.ref_ids.tolist())) == 12
   assert src.metadata["kind"] == "360"
   assert _check_proxy_decreases(src) == 48
@@ -120,3 +120,6 @@ def test_demo360_builds_with_monotone_proxy(tmp_path):
   again = demo360.references()
   np.testing.assert_array_equal(again[0][1], images.to_uint8(rec["reference"]))
   assert not np.array_equal(again[0][1], again[1][1])
+  one = demo360.references([1])           # one alone: the same panorama
+  assert one[0][0] == again[1][0]
+  np.testing.assert_array_equal(one[0][1], again[1][1])

@@ -149,9 +149,9 @@ def test_killed_run_resumes_to_identical_parameters(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-  """demo2d prepared once for this module (not in the user's cache)."""
-  return str(tmp_path_factory.mktemp("tfds"))
+def demo_dir(demo_datasets):
+  """demo2d prepared once per session (not in the user's cache)."""
+  return str(demo_datasets)
 
 
 def test_runlocal_end_to_end_and_score_cli(tmp_path, capsys, demo_dir):

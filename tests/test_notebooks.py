@@ -1,6 +1,6 @@
 """The notebooks in notebooks/ run top to bottom and are stored without
-outputs (executed here with nbclient in a fresh kernel, their data cache
-in a temporary folder)."""
+outputs (executed here with nbclient in a fresh kernel, with the session's
+$IQA_JAX_HOME: the built-in datasets are prepared once for all tests)."""
 
 import os
 from pathlib import Path
@@ -24,16 +24,10 @@ def test_there_are_notebooks_and_they_hold_no_outputs():
             "(jupyter nbconvert --clear-output --inplace)")
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-  """One data cache for the notebooks (demo2d is prepared once)."""
-  return tmp_path_factory.mktemp("iqa_jax_home")
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path, tmp_path, monkeypatch, home):
-  monkeypatch.setenv("IQA_JAX_HOME", str(home))
-  monkeypatch.setenv("MPLBACKEND", "Agg")
+def test_notebook_runs(path, tmp_path, monkeypatch, iqa_home):
+  monkeypatch.setenv("IQA_JAX_HOME", str(iqa_home))
+  monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline
   nb = nbformat.read(path, as_version=4)
   client = nbclient.NotebookClient(
       nb, timeout=600, kernel_name="python3",
@@ -42,4 +36,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch, home):
   errors = [o for c in nb.cells if c.cell_type == "code"
             for o in c.outputs if o.get("output_type") == "error"]
   assert not errors
-  assert os.path.isdir(home / "datasets")    # the cache the notebook used
+  pictures = [o for c in nb.cells if c.cell_type == "code"
+              for o in c.outputs if "image/png" in o.get("data", {})]
+  assert pictures, f"{path.name} drew no figure"
+  assert os.path.isdir(iqa_home / "datasets")    # the cache the notebook used

@@ -139,9 +139,9 @@ def test_8_devices_equal_1_and_a_killed_run_resumes(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-  """demo2d prepared once for this module (not in the user's cache)."""
-  return str(tmp_path_factory.mktemp("tfds"))
+def demo_dir(demo_datasets):
+  """demo2d prepared once per session (not in the user's cache)."""
+  return str(demo_datasets)
 
 
 def _cfg(preset="runlocal", **kw):

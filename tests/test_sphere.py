@@ -111,3 +111,26 @@ def test_cube_round_trip():
   # The front face looks along +z: its centre is the ERP centre.
   np.testing.assert_allclose(faces[0, 23:25, 23:25].mean((0, 1)),
                              img[31:33, 63:65].mean((0, 1)), atol=5e-3)
+
+
+def test_viewport_outline_is_the_border_of_the_viewport():
+  # Its corners are the corner rays of `viewport_directions`.
+  for yaw, pitch, fov, roll in ((30.0, 0.0, 60.0, 0.0), (-120.0, 50.0, 40.0, 15.0),
+                                (170.0, -20.0, (90.0, 60.0), 0.0)):
+    path = np.asarray(sphere.viewport_outline(yaw, pitch, fov_deg=fov,
+                                              n_side=8, roll=roll))
+    assert path.shape == (33, 2)
+    np.testing.assert_allclose(path[0], path[-1])        # closed
+    rays = sphere.viewport_directions(yaw, pitch, fov_deg=fov, out_hw=(5, 7),
+                                      roll=roll)
+    for corner, i in (((0, 0), 0), ((0, -1), 8), ((-1, -1), 16),
+                      ((-1, 0), 24)):
+      lon, lat = sphere.xyz_to_lonlat(rays[corner])
+      np.testing.assert_allclose(path[i], np.degrees([lon, lat]), atol=1e-4)
+  # A 60-degree viewport straight ahead at yaw 30 spans longitudes 0-60 on
+  # the equator; its top edge's midpoint is 30 degrees up.
+  path = np.asarray(sphere.viewport_outline(30.0, 0.0, fov_deg=60.0,
+                                            n_side=8))
+  np.testing.assert_allclose(path[4], [30.0, 30.0], atol=1e-4)   # top middle
+  np.testing.assert_allclose(path[12], [60.0, 0.0], atol=1e-4)   # right middle
+  np.testing.assert_allclose(path[28], [0.0, 0.0], atol=1e-4)    # left middle

@@ -52,13 +52,14 @@ def _face(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
                                       (FACE, FACE), method="area"))
 
 
-def references() -> list[tuple[str, np.ndarray]]:
-  """The 12 (ref_id, uint8 ERP) references."""
+def references(which=None) -> list[tuple[str, np.ndarray]]:
+  """The (ref_id, uint8 ERP) references: all 12, or those of the indices
+  `which` (each is generated from its own index alone)."""
   import skimage.data  # pylint: disable=g-import-not-at-top
 
   photos = [getattr(skimage.data, name)() for name in PHOTOS]
   out = []
-  for r in range(N_REFERENCES):
+  for r in (range(N_REFERENCES) if which is None else which):
     rng = np.random.default_rng([SEED, r])
     pick = rng.choice(len(photos), size=6, replace=False)
     faces = np.stack([_face(photos[i], rng) for i in pick])
