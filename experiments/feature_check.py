@@ -25,7 +25,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from iqa_jax import embed, images, parallel, results, stats
+from iqa_jax import distributed, embed, images, parallel, results, stats
 from iqa_jax.data import splits
 from iqa_jax.models import vgg
 
@@ -75,7 +75,9 @@ def main(argv=None):
   p.add_argument("--images")
   p.add_argument("--mos")
   p.add_argument("--runlocal", action="store_true")
+  distributed.add_arguments(p)
   args = p.parse_args(argv)
+  distributed.from_args(args)
   cfg = get_config("runlocal" if args.runlocal else None)
   cfg.images = args.images or cfg.images
   cfg.mos = args.mos or cfg.mos

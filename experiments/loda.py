@@ -14,7 +14,7 @@ pipeline). The same as `iqa-jax loda train`.
 import argparse
 import sys
 
-from iqa_jax import loda, paths
+from iqa_jax import distributed, loda, paths
 from iqa_jax.cli.distill360 import apply_overrides
 from iqa_jax.loda import get_config
 
@@ -26,7 +26,9 @@ def main(argv=None) -> int:
   p.add_argument("--workdir", required=True)
   p.add_argument("--config", default=None, help="runlocal, or paper")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+  distributed.add_arguments(p)
   args = p.parse_args(argv)
+  distributed.from_args(args)
   cfg = apply_overrides(get_config(args.config), args.set)
   paths.enable_compilation_cache()
   out = loda.run(cfg, args.workdir)

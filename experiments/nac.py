@@ -10,6 +10,7 @@ documented there); --set KEY=VALUE changes one.
 import argparse
 import sys
 
+from iqa_jax import distributed
 from iqa_jax.cli.distill360 import apply_overrides
 from iqa_jax.distill360 import coverage
 from iqa_jax.distill360.coverage import get_config
@@ -22,7 +23,9 @@ def main(argv=None) -> int:
   p.add_argument("--workdir", required=True)
   p.add_argument("--config", default=None, help="runlocal, or nothing")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+  distributed.add_arguments(p)
   args = p.parse_args(argv)
+  distributed.from_args(args)
   cfg = apply_overrides(get_config(args.config), args.set)
   out = coverage.run(cfg, args.workdir)
   print(f"wrote {', '.join(out['plots'])} and nac.csv in {out['workdir']}")

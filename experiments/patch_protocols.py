@@ -13,7 +13,7 @@ variance-weighted pooling, multi-scale) on one footing.
 import argparse
 import sys
 
-from iqa_jax import patch_protocols
+from iqa_jax import distributed, patch_protocols
 from iqa_jax.cli.distill360 import apply_overrides
 from iqa_jax.patch_protocols import get_config
 
@@ -25,7 +25,9 @@ def main(argv=None) -> int:
   p.add_argument("--workdir", required=True)
   p.add_argument("--config", default=None, help="runlocal, or nothing (LIVEC)")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+  distributed.add_arguments(p)
   args = p.parse_args(argv)
+  distributed.from_args(args)
   cfg = apply_overrides(get_config(args.config), args.set)
   out = patch_protocols.run(cfg, args.workdir)
   print(out["markdown"])

@@ -16,7 +16,7 @@ of the same structure on demo2d's FR pairs, which checks the pipeline;
 import argparse
 import sys
 
-from iqa_jax import paths, radn
+from iqa_jax import distributed, paths, radn
 from iqa_jax.cli.distill360 import apply_overrides
 from iqa_jax.radn import get_config
 
@@ -29,7 +29,9 @@ def main(argv=None) -> int:
   p.add_argument("--config", default=None,
                  help="paper, runlocal, ablation or ablation_runlocal")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+  distributed.add_arguments(p)
   args = p.parse_args(argv)
+  distributed.from_args(args)
   cfg = apply_overrides(get_config(args.config), args.set)
   paths.enable_compilation_cache()
   out = radn.run(cfg, args.workdir)

@@ -16,7 +16,7 @@ import argparse
 import sys
 
 
-from iqa_jax import data, results
+from iqa_jax import data, distributed, results
 from iqa_jax.cli.distill360 import apply_overrides
 from iqa_jax.data import splits
 from iqa_jax.distill360 import cells, config, patches, sweep
@@ -41,7 +41,9 @@ def main(argv=None) -> int:
   p.add_argument("--workdir", required=True)
   p.add_argument("--config", default=None, help="livec (default) or runlocal")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+  distributed.add_arguments(p)
   args = p.parse_args(argv)
+  distributed.from_args(args)
   cfg = apply_overrides(get_config(args.config), args.set)
   wd = results.create_workdir(args.workdir, cfg.to_dict())
   src = data.load(cfg.dataset, data_dir=cfg.data_dir or None,

@@ -16,7 +16,7 @@ outputs are listed in `iqa_jax/smic_fr.py`.
 import argparse
 import sys
 
-from iqa_jax import paths, smic_fr
+from iqa_jax import distributed, paths, smic_fr
 from iqa_jax.cli.distill360 import apply_overrides
 from iqa_jax.smic_fr import get_config
 
@@ -29,7 +29,9 @@ def main(argv=None) -> int:
   p.add_argument("--config", default=None, help="runlocal, or nothing (the "
                  "paper's datasets)")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+  distributed.add_arguments(p)
   args = p.parse_args(argv)
+  distributed.from_args(args)
   cfg = apply_overrides(get_config(args.config), args.set)
   paths.enable_compilation_cache()
   out = smic_fr.run(cfg, args.workdir)

@@ -8,9 +8,16 @@
 all devices: rows are cut into batches of `batch_size` (rounded up to a
 multiple of the device count), the last batch is padded by repeating its
 last row so that every step has one shape and compiles once, each batch is
-placed with its rows split over the mesh (`shard`), and the padded results
-are dropped. Parameters that every device needs go through `replicate`
-once. The training core (`iqa_jax.training`) uses the same two placements.
+placed with its rows split over the mesh (`put_rows`), and the padded
+results are dropped. Parameters that every device needs go through
+`replicate` once. The training core (`iqa_jax.training`) uses the same two
+placements.
+
+In a multi-process run (`iqa_jax.distributed`) the mesh spans the devices
+of every process, ordered by process; `put_rows` then reads only the rows
+of this process's devices (`process_rows`) and assembles the global batch
+with `jax.make_array_from_process_local_data`, and `map_batches` returns
+every row's result to every process.
 
 Also here: `progress_bar` (tqdm, or a silent stand-in) and
 `lapack_single_thread`, which keeps SciPy's OpenBLAS threads from competing
@@ -29,14 +36,21 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 __all__ = ["data_mesh", "pad_rows", "round_up", "replicate", "shard",
-           "map_batches", "map_model", "group_by_shape", "progress_bar",
-           "lapack_single_thread"]
+           "process_rows", "put_rows", "to_host", "map_batches", "map_model",
+           "group_by_shape", "progress_bar", "lapack_single_thread"]
 
 
 def data_mesh(devices: Sequence | None = None) -> jax.sharding.Mesh:
-  """A 1-D mesh with axis "data" over `devices` (default: all)."""
+  """A 1-D mesh with axis "data" over `devices` (default: all), ordered by
+  process, so that each process's devices hold consecutive rows."""
   devices = list(devices if devices is not None else jax.devices())
+  devices.sort(key=lambda d: (d.process_index, d.id))
   return jax.sharding.Mesh(np.asarray(devices), ("data",))
+
+
+def _multiprocess(mesh: jax.sharding.Mesh) -> bool:
+  return jax.process_count() > 1 and any(
+      d.process_index != jax.process_index() for d in mesh.devices.flat)
 
 
 def pad_rows(x, size: int):
@@ -55,13 +69,67 @@ def round_up(n: int, mesh: jax.sharding.Mesh) -> int:
 
 
 def replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
-  """`tree` on every device of `mesh` (parameters, optimiser state)."""
-  return jax.device_put(tree, NamedSharding(mesh, P()))
+  """`tree` on every device of `mesh` (parameters, optimiser state). In a
+  multi-process run every process must pass the same values."""
+  sharding = NamedSharding(mesh, P())
+  if _multiprocess(mesh):
+    return jax.tree.map(lambda x: _global_copy(x, sharding), tree)
+  return jax.device_put(tree, sharding)
+
+
+def _global_copy(x, sharding):
+  """One leaf replicated over a mesh that spans processes (from this
+  process's copy of it)."""
+  if isinstance(x, jax.Array) and jax.dtypes.issubdtype(
+      x.dtype, jax.dtypes.prng_key):
+    data = _global_copy(jax.random.key_data(x), sharding)
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+  if isinstance(x, jax.Array) and x.sharding == sharding:
+    return x
+  x = np.asarray(x)
+  return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
 
 def shard(tree: Any, mesh: jax.sharding.Mesh) -> Any:
   """`tree` with its leading (batch) axis split over the "data" axis."""
   return jax.device_put(tree, NamedSharding(mesh, P("data")))
+
+
+def process_rows(size: int, mesh: jax.sharding.Mesh) -> tuple[int, int]:
+  """(start, stop): the rows of a `size`-row batch that this process's
+  devices hold under `shard` (all of them in a single-process run)."""
+  if not _multiprocess(mesh):
+    return 0, size
+  per = size // mesh.size
+  mine = [i for i, d in enumerate(mesh.devices.flat)
+          if d.process_index == jax.process_index()]
+  return mine[0] * per, (mine[-1] + 1) * per
+
+
+def put_rows(read: Callable[[int, int], Any], size: int,
+             mesh: jax.sharding.Mesh) -> Any:
+  """A `size`-row batch split over "data", from read(start, stop), which
+  returns the pytree of rows [start, stop) as arrays; in a multi-process
+  run each process reads only its own rows (`process_rows`)."""
+  if not _multiprocess(mesh):
+    return shard(read(0, size), mesh)
+  start, stop = process_rows(size, mesh)
+  sharding = NamedSharding(mesh, P("data"))
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(
+          sharding, np.asarray(x), (size, *np.shape(x)[1:])),
+      read(start, stop))
+
+
+def to_host(tree: Any) -> Any:
+  """NumPy copies of a pytree of (possibly sharded) arrays; in a
+  multi-process run rows held by other processes are gathered first."""
+  if jax.process_count() > 1 and any(
+      isinstance(x, jax.Array) and not x.is_fully_addressable
+      and not x.is_fully_replicated for x in jax.tree.leaves(tree)):
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    tree = multihost_utils.process_allgather(tree, tiled=True)
+  return jax.tree.map(np.asarray, tree)
 
 
 def progress_bar(*, total: int | None = None, desc: str = "",
@@ -134,10 +202,11 @@ def map_batches(fn: Callable, *arrays, batch_size: int,
   parts = []
   try:
     for s in range(0, n, b):
-      chunk = [_padded(a[s:s + b], b) for a in arrays]
       m = min(b, n - s)
-      out = fn(*shard(chunk, mesh))
-      parts.append(jax.tree.map(lambda y, m=m: np.asarray(y)[:m], out))
+      chunk = put_rows(lambda lo, hi, s=s, m=m: [
+          _rows_of(a, s, m, lo, hi) for a in arrays], b, mesh)
+      out = to_host(fn(*chunk))
+      parts.append(jax.tree.map(lambda y, m=m: y[:m], out))
       bar.update(m)
   finally:
     if own_bar:
@@ -163,6 +232,15 @@ def map_model(fn: Callable, model, *arrays, batch_size: int,
   return map_batches(functools.partial(fn, graphdef, state), *arrays,
                      batch_size=batch_size, mesh=mesh, progress=progress,
                      desc=desc, unit=unit)
+
+
+def _rows_of(a, s: int, m: int, lo: int, hi: int):
+  """Rows [lo, hi) of the batch that starts at row s of `a` and holds m
+  real rows (the rows past them repeat its last real row); reads only the
+  rows needed."""
+  real_hi = min(hi, m)
+  part = a[s + lo:s + real_hi] if lo < real_hi else a[s + m - 1:s + m]
+  return _padded(part, hi - lo)
 
 
 def _padded(part, size: int):

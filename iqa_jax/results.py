@@ -10,7 +10,8 @@ Every experiment writes the same files, so runs can be compared and resumed:
   NAME.png        plots (`Workdir.save_figure`, `line_plot`)
 
 Files are written atomically (temporary file + rename), so a killed run never
-leaves a half-written JSON behind. NaN is written as `null` in JSON and as
+leaves a half-written JSON behind. In a multi-process run only process 0
+writes (`iqa_jax.distributed`); the others compute the same figures. NaN is written as `null` in JSON and as
 `nan` in CSV.
 
 Example:
@@ -37,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from iqa_jax import distributed
 
 __all__ = [
     "WorkdirConfigMismatch",
@@ -109,6 +112,8 @@ def _runtime_info(record_devices: bool) -> dict[str, Any]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+  if not distributed.is_main():
+    return
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
   try:
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
@@ -198,8 +203,10 @@ class Workdir:
     return md
 
   def save_figure(self, fig, name: str, *, dpi: int = 120) -> Path:
-    """Saves a matplotlib Figure as NAME.png."""
+    """Saves a matplotlib Figure as NAME.png (process 0 only)."""
     path = self.path(f"{name}.png")
+    if not distributed.is_main():
+      return path
     fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{name}.", suffix=".png")
     os.close(fd)
     try:
@@ -232,7 +239,7 @@ def create_workdir(path: str | os.PathLike, config: Any, *,
   """
   root = Path(path)
   resolved = to_jsonable(config)
-  if overwrite and root.exists():
+  if overwrite and root.exists() and distributed.is_main():
     shutil.rmtree(root)
   root.mkdir(parents=True, exist_ok=True)
   config_path = root / "config.json"

@@ -10,6 +10,11 @@
   iqa-jax evaluate --pred P.csv --mos M.csv [--fit 4pl|5pl|none] [--json]
   iqa-jax datasets list
   iqa-jax datasets prepare NAME --manual-dir DIR [--data-dir DIR]
+
+Multi-process runs (one process per host, every process the same command):
+  iqa-jax --coordinator HOST:PORT --num-processes N --process-id I COMMAND ...
+  iqa-jax --distributed COMMAND ...    # SLURM, Open MPI, TPU pod slices
+(the options may also follow the command; see iqa_jax.distributed).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from iqa_jax import distributed
 from iqa_jax._version import __version__
 from iqa_jax.cli import datasets, distill360, evaluate, loda, radn, score
 
@@ -36,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
       help="do not keep compiled programs on disk (default: JAX's persistent "
       "compilation cache in $IQA_JAX_HOME/jax_cache, or "
       "$IQA_JAX_COMPILATION_CACHE; set that to 0 to turn it off)")
+  distributed.add_arguments(parser)
   sub = parser.add_subparsers(dest="command", metavar="COMMAND")
   for module in _SUBCOMMANDS:
     module.add_parser(sub)
@@ -44,16 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
   parser = build_parser()
-  args = parser.parse_args(argv)
+  # The multi-process options are accepted before or after the command.
+  pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+  distributed.add_arguments(pre)
+  dist, rest = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
+  args = parser.parse_args(rest)
   if args.command is None:
     parser.print_usage(sys.stderr)
     print("iqa-jax: error: a command is required (iqa-jax --help lists "
           "them)", file=sys.stderr)
     return 2
+  try:
+    distributed.from_args(dist)
+  except ValueError as e:
+    print(f"iqa-jax: error: {e}", file=sys.stderr)
+    return 2
   if not args.no_compilation_cache:
     from iqa_jax import paths  # pylint: disable=g-import-not-at-top
     paths.enable_compilation_cache()
-  return args.run(args, parser)
+  with distributed.guard():
+    return args.run(args, parser)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from iqa_jax import distributed
+
 __all__ = ["add_parser", "find_pairs", "image_mode_notes"]
 
 _SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -243,7 +245,8 @@ def _write_maps(scorer, pairs, folder: Path) -> int:
     for r, d in pairs:
       ref, dist = scorer.preprocessed(r), scorer.preprocessed(d)
       rows = maps.pair_rows(scorer.maps(ref[None], dist[None]), 0)
-      maps.save(maps.figure(ref, dist, rows,
+      if distributed.is_main():
+        maps.save(maps.figure(ref, dist, rows,
                             title=f"{scorer.name}: {d.name} (reference "
                             f"{r.name})"),
                 folder / f"{d.name}.png")
@@ -276,29 +279,34 @@ def _run_loda(args, out: Path, start: float) -> int:
     return 2
   for line in image_mode_notes(files)[:10]:
     print(f"iqa-jax score: note: {line}", file=sys.stderr)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  tmp = out.with_name(out.name + ".tmp")
-  with open(tmp, "w", encoding="utf-8", newline="") as f:
-    w = csv.writer(f, lineterminator="\n")
-    w.writerow(["image", "loda"])
-    for p, v in zip(files, np.asarray(scores).tolist()):
-      w.writerow([p.name, repr(v)])
-  tmp.replace(out)
-  print(f"{len(files)} images scored in {time.time() - start:.1f} s -> "
-        f"{out}\nevaluate with: iqa-jax evaluate --pred {out} --mos MOS.csv")
+  _write_rows(out, ["image", "loda"],
+              [[p.name, repr(v)] for p, v in zip(files,
+                                                 np.asarray(scores).tolist())])
+  print(f"{distributed.prefix()}{len(files)} images scored in "
+        f"{time.time() - start:.1f} s -> {out}\nevaluate with: iqa-jax "
+        f"evaluate --pred {out} --mos MOS.csv")
   return 0
 
 
-def _write_csv(out: Path, metric: str, rows) -> None:
-  """(image, score[, ref]) rows to `out`, atomically."""
+def _write_rows(out: Path, header, rows) -> None:
+  """A CSV of `header` and `rows`, atomically; by process 0 only in a
+  multi-process run (every process computed the same scores)."""
+  if not distributed.is_main():
+    return
   out.parent.mkdir(parents=True, exist_ok=True)
   tmp = out.with_name(out.name + ".tmp")
   with open(tmp, "w", encoding="utf-8", newline="") as f:
     w = csv.writer(f, lineterminator="\n")
-    w.writerow(["image", metric, "ref"][:len(rows[0]) if rows else 3])
+    w.writerow(header)
     for row in rows:
       w.writerow(row)
   tmp.replace(out)
+
+
+def _write_csv(out: Path, metric: str, rows) -> None:
+  """(image, score[, ref]) rows to `out`."""
+  _write_rows(out, ["image", metric, "ref"][:len(rows[0]) if rows else 3],
+              rows)
 
 
 def _run_radn(args, out: Path, start: float) -> int:
@@ -321,7 +329,8 @@ def _run_radn(args, out: Path, start: float) -> int:
     print(f"iqa-jax score: note: {line}", file=sys.stderr)
   _write_csv(out, "radn", [[d.name, repr(v), r.name] for (r, d), v in
                            zip(pairs, np.asarray(scores).tolist())])
-  print(f"{len(pairs)} pairs scored by {info['variant']} in "
+  print(f"{distributed.prefix()}{len(pairs)} pairs scored by "
+        f"{info['variant']} in "
         f"{time.time() - start:.1f} s -> {out}\nevaluate with: iqa-jax "
         f"evaluate --pred {out} --mos MOS.csv")
   return 0
@@ -370,15 +379,9 @@ def run(args, parser) -> int:  # pylint: disable=unused-argument
     print("iqa-jax score: every pair was bad; nothing written.",
           file=sys.stderr)
     return 2
-  out.parent.mkdir(parents=True, exist_ok=True)
-  tmp = out.with_name(out.name + ".tmp")
-  with open(tmp, "w", encoding="utf-8", newline="") as f:
-    w = csv.writer(f, lineterminator="\n")
-    w.writerow(["image", args.metric, "ref"])
-    for i, ((r, d), v) in enumerate(zip(pairs, np.asarray(scores).tolist())):
-      if i not in skipped:
-        w.writerow([d.name, repr(v), r.name])
-  tmp.replace(out)
+  _write_rows(out, ["image", args.metric, "ref"],
+              [[d.name, repr(v), r.name] for i, ((r, d), v) in enumerate(
+                  zip(pairs, np.asarray(scores).tolist())) if i not in skipped])
   if args.maps:
     n = _write_maps(scorer, [p for i, p in enumerate(pairs)
                              if i not in skipped], Path(args.maps))
@@ -386,7 +389,7 @@ def run(args, parser) -> int:  # pylint: disable=unused-argument
   hint = "" if scorer.higher_is_better else " --lower-is-better"
   left = f" ({len(skipped)} bad pair(s) skipped, listed above)" \
       if skipped else ""
-  print(f"{len(pairs) - len(skipped)} pairs scored in "
+  print(f"{distributed.prefix()}{len(pairs) - len(skipped)} pairs scored in "
         f"{time.time() - start:.1f} s -> {out}{left}\n"
         f"evaluate with: iqa-jax evaluate --pred {out} --mos MOS.csv{hint}")
   return 0

@@ -156,8 +156,11 @@ def fit(state: TrainState, data, *, loss_fn: Callable,
         if len(idx) < bs:
           weight[len(idx):] = 0.0
           idx = np.concatenate([idx, np.zeros(bs - len(idx), idx.dtype)])
-        batch = {**_rows(data, idx), "weight": weight}
-        state, loss = step(state, parallel.shard(batch, mesh))
+        batch = parallel.put_rows(   # each process reads its own rows
+            lambda lo, hi, idx=idx, weight=weight: {
+                **_rows(data, idx[lo:hi]), "weight": weight[lo:hi]},
+            bs, mesh)
+        state, loss = step(state, batch)
         losses.append(loss)
         steps += 1
       loop.losses[epoch] = float(np.mean(jax.device_get(losses)))
