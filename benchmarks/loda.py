@@ -254,8 +254,9 @@ def main(argv=None):
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--threads", type=int, default=0,
                  help="torch threads (0: torch's default)")
-  p.add_argument("--out", default=str(Path(__file__).parent / "results" /
-                                      "loda.json"))
+  p.add_argument("--out", default=None,
+                 help="results file (default benchmarks/results/loda.json; "
+                 "with --tiny nothing is written unless --out is given)")
   args = p.parse_args(argv)
   if args.threads:
     torch.set_num_threads(args.threads)
@@ -337,8 +338,8 @@ def main(argv=None):
       "machine": machine(),
   }
   print(json.dumps(rec, indent=1))
-  out = Path(args.out)
-  if not args.tiny:
+  if args.out or not args.tiny:
+    out = Path(args.out or Path(__file__).parent / "results" / "loda.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rec, indent=1) + "\n")
     print(f"wrote {out}")

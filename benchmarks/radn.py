@@ -155,8 +155,9 @@ def main(argv=None):
   p.add_argument("--images", type=int, default=2)
   p.add_argument("--patches", type=int, default=32)
   p.add_argument("--repeats", type=int, default=5)
-  p.add_argument("--out", default=str(Path(__file__).parent / "results" /
-                                      "radn.json"))
+  p.add_argument("--out", default=None,
+                 help="results file (default benchmarks/results/radn.json; "
+                 "with --tiny nothing is written unless --out is given)")
   args = p.parse_args(argv)
   w = 16 if args.tiny else 1
   ours = radn.build(args.variant, width_divisor=w, rngs=nnx.Rngs(0))
@@ -248,8 +249,8 @@ def main(argv=None):
       "machine": machine(),
   }
   print(json.dumps(rec, indent=1))
-  if not args.tiny:
-    out = Path(args.out)
+  if args.out or not args.tiny:
+    out = Path(args.out or Path(__file__).parent / "results" / "radn.json")
     old = json.loads(out.read_text()) if out.exists() else {}
     old[args.variant] = rec
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -135,15 +135,20 @@ def cviq_job(rng):
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--quick", action="store_true")
+  p.add_argument("--tiny", action="store_true",
+                 help="n = 16, 48 at d = 64, 2 images (a check, not figures)")
   p.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                       "selection.json"))
   args = p.parse_args(argv)
   rng = np.random.default_rng(0)
   ns = (64, 180) if args.quick else (64, 180, 512)
+  ds, b = (512, 2048), 8
+  if args.tiny:
+    ns, ds, b = (16, 48), (64,), 2
   cells = []
-  for d in (512, 2048):
+  for d in ds:
     for n in ns:
-      cell = run_cell(rng, n, d, b=8)
+      cell = run_cell(rng, n, d, b=b)
       cells.append(cell)
       print(f"n={n:4d} d={d:5d}: numpy {cell['numpy_seconds_per_image']:.3f} "
             f"s/image, ours {cell['ours_seconds_per_image']:.4f} s/image, "
@@ -151,13 +156,14 @@ def main(argv=None):
             f"{cell['identical_rankings']}, Spearman >= "
             f"{cell['spearman_min']:.6f}", flush=True)
   jax.config.update("jax_enable_x64", False)
-  job = None if args.quick else cviq_job(rng)
+  job = None if args.quick or args.tiny else cviq_job(rng)
   if job:
     print(f"CVIQ-sized job (528 x 512 x 2048, float32): {job['seconds']:.1f} "
           f"s, {job['images_per_second']:.2f} images/s", flush=True)
   peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   print(f"peak memory (max RSS): {peak_mib:.0f} MiB")
-  target = next(c for c in cells if c["n"] == 180 and c["d"] == 2048)
+  target = next((c for c in cells if c["n"] == 180 and c["d"] == 2048),
+                {"speedup": None})
   out = {
       "benchmark": "selection", "cells": cells, "cviq_job": job,
       "peak_rss_mib": peak_mib,
