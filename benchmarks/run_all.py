@@ -26,7 +26,7 @@ JAX runs on its default backend.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
 import re
 import subprocess
@@ -74,8 +74,12 @@ def missing(needs, args) -> list[str]:
         out.append("libmine (--libmine FILE; see benchmarks/mic.py)")
       elif not Path(args.libmine).is_file():
         out.append(f"libmine: {args.libmine} does not exist")
-    elif importlib.util.find_spec(need) is None:
-      out.append(f"the Python package {need}")
+    else:
+      try:                 # importable, not merely present
+        importlib.import_module(need)
+      except Exception as e:  # pylint: disable=broad-except
+        out.append(f"the Python package {need} ({type(e).__name__}: "
+                   f"{str(e)[:80]})")
   return out
 
 
