@@ -36,7 +36,6 @@ import jax
 __all__ = ["initialize", "add_arguments", "from_args", "is_main",
            "process_count", "prefix", "log", "guard"]
 
-_ENV = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 _state = {"initialized": False}
 
 
@@ -78,7 +77,8 @@ def initialize(coordinator: str | None = None, *,
         "set JAX_NUM_PROCESSES and JAX_PROCESS_ID).")
   if num_processes is not None and process_id is not None and not (
       0 <= process_id < num_processes):
-    raise ValueError(f"process id {process_id} is not in 0..{num_processes - 1}.")
+    raise ValueError(f"process id {process_id} is not in "
+                     f"0..{num_processes - 1}.")
   # CPU devices of different processes exchange data through gloo (the
   # default has no cross-process collectives); accelerators use their own.
   jax.config.update("jax_cpu_collectives_implementation", "gloo")

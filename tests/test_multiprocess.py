@@ -107,3 +107,19 @@ def test_a_dead_process_ends_the_others_with_a_clear_error(tmp_path):
   assert "another process stopped" in log0
   assert "no error" not in log0
   assert time.monotonic() - t0 < 100    # bounded by the heartbeat timeout
+
+
+def test_set_up_errors_and_the_single_process_default(monkeypatch, capsys):
+  from iqa_jax import distributed
+  from iqa_jax.cli import main
+  for k in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+    monkeypatch.delenv(k, raising=False)
+  assert distributed.initialize() is False          # nothing asked: one process
+  assert distributed.is_main() and distributed.prefix() == ""
+  with pytest.raises(ValueError, match="--num-processes N --process-id I"):
+    distributed.initialize("127.0.0.1:1", num_processes=2)
+  with pytest.raises(ValueError, match="process id 2 is not in 0..1"):
+    distributed.initialize("127.0.0.1:1", num_processes=2, process_id=2)
+  assert main(["score", "--metric", "psnr", "--ref", "r", "--dist", "d",
+               "--out", "o.csv", "--coordinator", "127.0.0.1:1"]) == 2
+  assert "needs the number of processes" in capsys.readouterr().err
