@@ -33,8 +33,8 @@ import sys
 
 import jax
 
-__all__ = ["initialize", "add_arguments", "from_args", "is_main",
-           "process_count", "prefix", "log", "guard"]
+__all__ = ["initialize", "add_arguments", "from_args", "is_main", "prefix",
+           "log", "guard"]
 
 _state = {"initialized": False}
 
@@ -115,10 +115,6 @@ def from_args(args) -> bool:
                     num_processes=getattr(args, "num_processes", None),
                     process_id=getattr(args, "process_id", None),
                     auto=getattr(args, "distributed", False))
-
-
-def process_count() -> int:
-  return jax.process_count() if _state["initialized"] else 1
 
 
 def is_main() -> bool:

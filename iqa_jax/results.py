@@ -11,8 +11,8 @@ Every experiment writes the same files, so runs can be compared and resumed:
 
 Files are written atomically (temporary file + rename), so a killed run never
 leaves a half-written JSON behind. In a multi-process run only process 0
-writes (`iqa_jax.distributed`); the others compute the same figures. NaN is written as `null` in JSON and as
-`nan` in CSV.
+writes (`iqa_jax.distributed`); the others compute the same figures. NaN
+is written as `null` in JSON and as `nan` in CSV.
 
 Example:
   wd = results.create_workdir("/tmp/run1", config)

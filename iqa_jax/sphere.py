@@ -65,12 +65,17 @@ def _rotation(axis, angle):
   return jnp.eye(3) + jnp.sin(angle) * k + (1.0 - jnp.cos(angle)) * (k @ k)
 
 
+def _half_extent(fov_deg):
+  """(x_max, y_max): half the image plane's width and height at distance 1
+  for a field of view (one angle, or horizontal and vertical; degrees)."""
+  h_fov, v_fov = (fov_deg, fov_deg) if np.ndim(fov_deg) == 0 else fov_deg
+  return jnp.tan(jnp.deg2rad(h_fov) / 2.0), jnp.tan(jnp.deg2rad(v_fov) / 2.0)
+
+
 def viewport_directions(yaw, pitch, *, fov_deg, out_hw: tuple[int, int],
                         roll=0.0):
   """Unit-ish viewing rays (h, w, 3) of a viewport (angles in degrees)."""
-  h_fov, v_fov = (fov_deg, fov_deg) if np.ndim(fov_deg) == 0 else fov_deg
-  x_max = jnp.tan(jnp.deg2rad(h_fov) / 2.0)
-  y_max = jnp.tan(jnp.deg2rad(v_fov) / 2.0)
+  x_max, y_max = _half_extent(fov_deg)
   xs = jnp.linspace(-x_max, x_max, out_hw[1])
   ys = jnp.linspace(y_max, -y_max, out_hw[0])
   gx, gy = jnp.meshgrid(xs, ys)
@@ -84,9 +89,7 @@ def viewport_outline(yaw, pitch, *, fov_deg, n_side: int = 16,
   viewport, a closed path (the first point repeated): the footprint the
   viewport covers on the sphere, for drawing on the ERP image
   (`lonlat_to_pixel` of its radians). Angles in degrees, as `viewport`."""
-  h_fov, v_fov = (fov_deg, fov_deg) if np.ndim(fov_deg) == 0 else fov_deg
-  x_max = jnp.tan(jnp.deg2rad(h_fov) / 2.0)
-  y_max = jnp.tan(jnp.deg2rad(v_fov) / 2.0)
+  x_max, y_max = _half_extent(fov_deg)
   t = jnp.linspace(-1.0, 1.0, n_side + 1)[:-1]
   one = jnp.ones_like(t)
   # top (left to right), right (down), bottom (right to left), left (up)

@@ -10,22 +10,23 @@ checkpoints, and (process 0) writes its parameters and predictions to OUT
 goes on to a collective, which must fail within the heartbeat timeout.
 """
 
+import argparse
 import os
-import sys
 import time
 
 from iqa_jax import distributed
 
 
 def main():
-  task, out = sys.argv[1], sys.argv[2]
-  opts = dict(zip(sys.argv[3::2], sys.argv[4::2]))
-  distributed.initialize(opts.get("--coordinator"),
-                         num_processes=(int(opts["--num-processes"])
-                                        if "--num-processes" in opts else None),
-                         process_id=(int(opts["--process-id"])
-                                     if "--process-id" in opts else None),
-                         heartbeat_timeout=10, initialization_timeout=60)
+  p = argparse.ArgumentParser()
+  p.add_argument("task", choices=("regressor", "die"))
+  p.add_argument("out")
+  distributed.add_arguments(p)
+  args = p.parse_args()
+  task, out = args.task, args.out
+  distributed.initialize(args.coordinator, num_processes=args.num_processes,
+                         process_id=args.process_id, heartbeat_timeout=10,
+                         initialization_timeout=60)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from iqa_jax import parallel, regression  # pylint: disable=g-import-not-at-top
@@ -64,8 +65,6 @@ def main():
         float(f(a))
         time.sleep(0.5)
       print("no error", flush=True)
-  else:
-    raise SystemExit(f"unknown task {task}")
 
 
 if __name__ == "__main__":

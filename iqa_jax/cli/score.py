@@ -247,9 +247,9 @@ def _write_maps(scorer, pairs, folder: Path) -> int:
       rows = maps.pair_rows(scorer.maps(ref[None], dist[None]), 0)
       if distributed.is_main():
         maps.save(maps.figure(ref, dist, rows,
-                            title=f"{scorer.name}: {d.name} (reference "
-                            f"{r.name})"),
-                folder / f"{d.name}.png")
+                              title=f"{scorer.name}: {d.name} (reference "
+                              f"{r.name})"),
+                  folder / f"{d.name}.png")
       bar.update(1)
   return len(pairs)
 
@@ -303,12 +303,6 @@ def _write_rows(out: Path, header, rows) -> None:
   tmp.replace(out)
 
 
-def _write_csv(out: Path, metric: str, rows) -> None:
-  """(image, score[, ref]) rows to `out`."""
-  _write_rows(out, ["image", metric, "ref"][:len(rows[0]) if rows else 3],
-              rows)
-
-
 def _run_radn(args, out: Path, start: float) -> int:
   """Full-reference scores of the pairs by a trained RADN / WResNet."""
   from iqa_jax.radn import score as radn_score  # pylint: disable=g-import-not-at-top
@@ -327,8 +321,9 @@ def _run_radn(args, out: Path, start: float) -> int:
     return 2
   for line in image_mode_notes([p for pair in pairs for p in pair])[:10]:
     print(f"iqa-jax score: note: {line}", file=sys.stderr)
-  _write_csv(out, "radn", [[d.name, repr(v), r.name] for (r, d), v in
-                           zip(pairs, np.asarray(scores).tolist())])
+  _write_rows(out, ["image", "radn", "ref"],
+              [[d.name, repr(v), r.name] for (r, d), v in
+               zip(pairs, np.asarray(scores).tolist())])
   print(f"{distributed.prefix()}{len(pairs)} pairs scored by "
         f"{info['variant']} in "
         f"{time.time() - start:.1f} s -> {out}\nevaluate with: iqa-jax "

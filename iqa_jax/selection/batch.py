@@ -36,7 +36,8 @@ _DEFAULTS = dict(distance="euclidean", kernel=None, h=10, max_iter=50,
 
 @functools.lru_cache(maxsize=64)
 def _batched_fn(mesh, static_items):
-  """vmap over the local images of each device, under `shard_map`.
+  """The solver over the local images of each device, under `shard_map`
+  (vmapped; mapped one image at a time on CPU devices, see below).
 
   Each device runs its own loops on its own shard: the solver's
   data-dependent `while_loop` and the LAPACK custom calls then need no
