@@ -30,6 +30,7 @@ def get_config(arg=None):
   c.sweep_rates = (0.3, 0.5, 1.0)
   c.sweep_selector = "residual"
   c.sweep_seed = 0
+  c.sweep_candidates = ()   # names of sweep.CANDIDATES; (): all of them
   if arg == "runlocal":
     c.sweep_rates = (0.5, 1.0)
     c.max_epochs = 5
@@ -57,12 +58,18 @@ def main(argv=None) -> int:
                              seed=cfg.sweep_seed)
   folds = splits.kfold(src.ref_ids, k=cfg.folds, seed=cfg.sweep_seed,
                        val_fraction=cfg.val_fraction)
-  rows = sweep.sweep(ps, orders, folds, sweep.CANDIDATES, cfg,
+  unknown = set(cfg.sweep_candidates) - set(sweep.CANDIDATES)
+  if unknown:
+    p.error(f"unknown sweep_candidates {sorted(unknown)}; known: "
+            f"{list(sweep.CANDIDATES)}")
+  candidates = {k: v for k, v in sweep.CANDIDATES.items()
+                if not cfg.sweep_candidates or k in cfg.sweep_candidates}
+  rows = sweep.sweep(ps, orders, folds, candidates, cfg,
                      rates=cfg.sweep_rates, seed=cfg.sweep_seed,
                      progress=cfg.progress)
   wd.write_table("cells", rows)
   md = wd.write_table("sweep", sweep.table(rows), floatfmt=".3f")
-  mlp = [n for n, o in sweep.CANDIDATES.items()
+  mlp = [n for n, o in candidates.items()
          if o.get("regressor", "mlp") == "mlp"]
   best = sweep.choose(rows, among=mlp)
   wd.write_results({"rows": rows, "chosen": best,

@@ -9,15 +9,21 @@ Eq. 20: every patch carries its parent image's score and the MLP of Eq. 19
 (`models.regressor`) minimises the mean squared error. The paper gives no
 training settings; ours (TrainConfig, overridable) won a sweep on LIVEC's
 training folds (experiments/regressor_sweep.py; the table is in
-experiments/README.md): AdamW at 1e-4 with decoupled weight decay 10,
-a 128-unit hidden layer, batches of 256 patches, targets z-scored (the
-predictions are mapped back), at most 50 epochs, early stopping when the
-validation patches' squared error has not improved for 5 epochs, the
-parameters of the best epoch kept. The old settings (Adam 1e-3, 512 units,
-raw targets, early stopping on the validation images' PLCC) lost to a
-linear probe by 0.05-0.1 SRCC. Features are standardised with the training
-patches' mean and standard deviation. `ensemble` > 1 trains members from
-seeds seed, seed + 1000, ... and averages their predictions.
+experiments/README.md): the MLP starts at the ridge probe's solution on the
+training and validation patches (`ridge_init`: linear probe, then
+fine-tune), then AdamW at 1e-4 with decoupled weight decay 10, a 128-unit
+hidden layer, batches of 256 patches, targets z-scored (the predictions are
+mapped back), at most 50 epochs, early stopping when the validation
+patches' squared error has not improved for 5 epochs, the parameters of
+the best epoch kept, two members averaged. The validation patches then
+score a start that has seen them, so early stopping favours early epochs:
+the MLP stays near the probe unless training fits the validation patches
+better still. The old settings (Adam 1e-3, 512 units, raw targets, random
+start, early stopping on the validation images' PLCC) lost to a linear
+probe by 0.05-0.1 SRCC. Features are standardised with the training
+patches' mean and standard deviation. `ensemble` members train from seeds
+seed, seed + 1000, ... (the same start, different shuffles and hidden
+units) and their predictions are averaged.
 
 Everything else (data parallelism, the padded last batch, seeded shuffles,
 checkpoints after every epoch and exact resume) is `iqa_jax.training`.
@@ -35,10 +41,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from iqa_jax import parallel, pooling, stats, training
+from iqa_jax import parallel, pooling, ridge, stats, training
 from iqa_jax.models.regressor import Regressor
 
-__all__ = ["TrainConfig", "TrainResult", "fit", "predict"]
+__all__ = ["TrainConfig", "TrainResult", "INITS", "ridge_init", "fit",
+           "predict"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,9 +70,44 @@ class TrainConfig:
   weight_decay: float = 10.0
   schedule: str = "constant"
   standardise_targets: bool = True
-  ensemble: int = 1
+  ensemble: int = 2
   early_stopping: str = "loss"
   checkpoint_every: int = 1
+  init: str = "ridge_val"
+
+
+INITS = ("random", "ridge", "ridge_val")
+
+
+def ridge_init(model: Regressor, z, t, *, groups=None, seed: int = 0) -> float:
+  """Starts `model` at the ridge solution of z (N, d) -> t (N,).
+
+  The linear probe q(z) = z^T w + c (`iqa_jax.ridge`, penalty by grouped
+  inner folds over `groups`) is written into two hidden units, since
+  ReLU(s u) / s - ReLU(-s u) / s = u (s balances the two layers' norms);
+  the other units keep their random first layer and start with zero output
+  weights, so the MLP of Eq. 19 starts out equal to the probe and training
+  (early-stopped) moves it only where the validation error improves.
+  Returns the chosen penalty.
+  """
+  if model.hidden.kernel.shape[1] < 2:
+    raise ValueError("init='ridge' needs at least 2 hidden units.")
+  res = ridge.fit(z, t, groups=groups, seed=seed)
+  w = res.w / res.std
+  c = res.intercept - float(np.dot(res.mean / res.std, res.w))
+  s = float(np.linalg.norm(w)) ** -0.5 if np.any(w) else 1.0
+  k = np.array(model.hidden.kernel[...])
+  k[:, 0], k[:, 1] = s * w, -s * w
+  b = np.array(model.hidden.bias[...])
+  b[:2] = 0.0
+  out = np.zeros(model.out.kernel.shape, np.float32)
+  out[0, 0], out[1, 0] = 1.0 / s, -1.0 / s
+  model.hidden.kernel.set_value(jax.numpy.asarray(k, np.float32))
+  model.hidden.bias.set_value(jax.numpy.asarray(b, np.float32))
+  model.out.kernel.set_value(jax.numpy.asarray(out))
+  model.out.bias.set_value(jax.numpy.full(model.out.bias.shape, c,
+                                          np.float32))
+  return res.lam
 
 
 class TrainResult(NamedTuple):
@@ -131,6 +173,29 @@ def _forward(graphdef, params, z, mesh=None, batch_size: int = 65536):
   return parallel.map_batches(fn, z, batch_size=batch_size, mesh=mesh)
 
 
+def _with_val(z, t, groups, val, val_groups, mean, std, y_mean, y_std):
+  """Training plus validation patches (standardised) and their groups:
+  `groups` and `val_groups`, or (either missing) each validation image a
+  group of its own."""
+  if val is None:
+    return z, t, groups
+  xv, iv, yv = val
+  iv = np.asarray(iv)
+  zv = ((np.asarray(xv, np.float32) - mean) / std).astype(np.float32)
+  tv = ((np.asarray(yv, np.float64)[iv] - y_mean) / y_std).astype(np.float32)
+  if groups is None or val_groups is None:
+    g = (np.arange(len(z)) if groups is None else
+         np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1))
+    gv = iv + g.max() + 1
+  else:
+    g, gv = np.asarray(groups), np.asarray(val_groups)
+    if gv.shape != iv.shape:
+      raise ValueError(f"val_groups must have one entry per validation "
+                       f"patch ({iv.shape}), got {gv.shape}.")
+  return np.concatenate([z, zv]), np.concatenate([t, tv]), np.concatenate(
+      [g, gv])
+
+
 def _val_score(graphdef, val, mean, std, cfg, y_mean, y_std, mesh):
   """evaluate(model) for the loop, higher is better: the validation
   images' PLCC after pooling (-inf for constant predictions), or minus the
@@ -159,7 +224,8 @@ def predict(result: TrainResult, x, *, mesh=None) -> np.ndarray:
   return (q * result.y_std + result.y_mean).astype(np.float32)
 
 
-def fit(x, y, *, val=None, config: TrainConfig = TrainConfig(),
+def fit(x, y, *, val=None, groups=None, val_groups=None,
+        config: TrainConfig = TrainConfig(),
         mesh: jax.sharding.Mesh | None = None,
         checkpoint_dir: str | None = None,
         on_epoch: Callable[[int, dict], None] | None = None,
@@ -168,7 +234,11 @@ def fit(x, y, *, val=None, config: TrainConfig = TrainConfig(),
 
   Args:
     val: optional (x_val (M, d), image index of each val patch (M,),
-      scores of the val images (V,)) for early stopping on image PLCC.
+      scores of the val images (V,)) for early stopping.
+    groups: (N,) the image or reference of each patch, for the ridge
+      initialisation's inner folds (None: every patch its own group).
+    val_groups: (M,) the same for the validation patches (init="ridge_val";
+      None: each validation image its own group).
     mesh: 1-D mesh named "data" (default: all devices).
     checkpoint_dir: saves after every epoch and resumes from it.
     on_epoch: called as on_epoch(epoch, {"loss": .., "val_score": ..,
@@ -188,6 +258,8 @@ def fit(x, y, *, val=None, config: TrainConfig = TrainConfig(),
                      f"{cfg.early_stopping!r}.")
   if cfg.ensemble < 1:
     raise ValueError(f"ensemble={cfg.ensemble} must be >= 1.")
+  if cfg.init not in INITS:
+    raise ValueError(f"init must be one of {INITS}, got {cfg.init!r}.")
   mean = x.mean(0)
   std = x.std(0) + 1e-6
   z = ((x - mean) / std).astype(np.float32)
@@ -204,8 +276,14 @@ def fit(x, y, *, val=None, config: TrainConfig = TrainConfig(),
   members = []
   for m in range(cfg.ensemble):
     seed = cfg.seed + 1000 * m
-    state = training.TrainState.create(
-        Regressor(x.shape[1], hidden=cfg.hidden, rngs=nnx.Rngs(seed)), tx)
+    model = Regressor(x.shape[1], hidden=cfg.hidden, rngs=nnx.Rngs(seed))
+    if cfg.init == "ridge":
+      ridge_init(model, z, t, groups=groups, seed=seed)
+    elif cfg.init == "ridge_val":
+      zi, ti, gi = _with_val(z, t, groups, val, val_groups, mean, std,
+                             y_mean, y_std)
+      ridge_init(model, zi, ti, groups=gi, seed=seed)
+    state = training.TrainState.create(model, tx)
     evaluate = None if val is None else _val_score(
         state.graphdef, val, mean, std, cfg, y_mean, y_std, mesh)
     hooks = ()

@@ -114,6 +114,10 @@ def test_bad_input_fails_before_compute(tiny_cfg, tmp_path):
     pipeline.run(cfg(regressor="svr"), tmp_path / "h")
   with pytest.raises(ValueError, match="variance_threshold"):
     pipeline.run(cfg(selectors=("variance_threshold",)), tmp_path / "i")
+  with pytest.raises(ValueError, match="mlp_init must be one of"):
+    pipeline.run(cfg(mlp_init="zeros"), tmp_path / "j")
+  with pytest.raises(ValueError, match="needs hidden >= 2"):
+    pipeline.run(cfg(hidden=1), tmp_path / "k")
   c = cli.apply_overrides(config.get_config("runlocal"),
                           ["rates=(0.3, 1)", "h=5", "dataset=livec"])
   assert c.rates == (0.3, 1) and c.h == 5 and c.dataset == "livec"

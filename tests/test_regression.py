@@ -88,15 +88,19 @@ class _Killed(Exception):
   pass
 
 
-@pytest.mark.parametrize("every,kill_at,first", [(1, 4, 5), (3, 5, 4)])
+@pytest.mark.parametrize("every,kill_at,first,members",
+                         [(1, 4, 5, 1), (3, 5, 4, 2)])
 def test_killed_run_resumes_to_the_same_result(tmp_path, every, kill_at,
-                                               first):
+                                               first, members):
   # every = 3: the last checkpoint before the kill was after epoch 3, so
-  # epochs 4-5 are replayed.
+  # epochs 4-5 are replayed. With two members the kill hits the first; the
+  # second then trains from scratch. (A random start: from the ridge
+  # solution these data stop early, before the kill.)
   x, y, img, score = _synthetic()
   xv, _, iv, sv = _synthetic(seed=3)
   cfg = regression.TrainConfig(batch_size=64, max_epochs=12, patience=3,
-                               seed=5, checkpoint_every=every)
+                               seed=5, checkpoint_every=every,
+                               ensemble=members, init="random")
   full = regression.fit(x, y, val=(xv, iv, sv), config=cfg)
 
   def kill(epoch, _):
@@ -121,9 +125,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, every, kill_at,
 
 def test_ensemble_is_the_mean_of_its_members():
   x, y, _, _ = _synthetic(n_img=20)
-  base = dict(batch_size=64, max_epochs=3, patience=0, seed=7)
-  both = regression.fit(x, y, config=regression.TrainConfig(ensemble=2,
-                                                            **base))
+  base = dict(batch_size=64, max_epochs=3, patience=0, seed=7, ensemble=1)
+  both = regression.fit(x, y, config=regression.TrainConfig(
+      **{**base, "ensemble": 2}))
   a = regression.fit(x, y, config=regression.TrainConfig(**base))
   b = regression.fit(x, y, config=regression.TrainConfig(
       **{**base, "seed": 1007}))
@@ -175,3 +179,45 @@ def test_cosine_schedule_decays_to_zero():
   with pytest.raises(ValueError, match="schedule"):
     regression.optimiser(1e-3, 0.0, "step", 10)
 
+
+
+def test_ridge_init_starts_the_mlp_at_the_probe():
+  from flax import nnx
+  from iqa_jax import ridge
+  from iqa_jax.models.regressor import Regressor
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(400, 12)).astype(np.float32)
+  t = (z @ rng.normal(size=12) + 0.5 + 0.3 * rng.normal(size=400)).astype(
+      np.float32)
+  groups = np.repeat(np.arange(40), 10)
+  model = Regressor(12, hidden=6, rngs=nnx.Rngs(0))
+  lam = regression.ridge_init(model, z, t, groups=groups)
+  probe = ridge.fit(z, t, groups=groups)
+  assert lam == probe.lam
+  # The MLP computes the probe's function exactly, on new inputs too.
+  zn = rng.normal(size=(50, 12)).astype(np.float32) * 3
+  np.testing.assert_allclose(np.asarray(model(zn)), ridge.predict(probe, zn),
+                             atol=1e-4)
+  with pytest.raises(ValueError, match="2 hidden units"):
+    regression.ridge_init(Regressor(12, hidden=1, rngs=nnx.Rngs(0)), z, t)
+
+
+def test_ridge_init_through_fit_predicts_as_the_probe_before_it_moves():
+  from iqa_jax import ridge
+  x, y, img, _ = _synthetic()
+  y = 40 * y + 10                      # targets are z-scored inside fit
+  xt, _, _, _ = _synthetic(seed=4)
+  # A negligible learning rate: the trained MLP is still the probe, fitted
+  # on the standardised features and targets, in the targets' units.
+  cfg = regression.TrainConfig(batch_size=64, max_epochs=1, patience=0,
+                               learning_rate=1e-12, weight_decay=0.0,
+                               init="ridge")
+  res = regression.fit(x, y, groups=img, config=cfg)
+  zx = (x - x.mean(0)) / (x.std(0) + 1e-6)
+  probe = ridge.fit(zx, (y - y.mean()) / y.std(), groups=img)
+  zt = (xt - x.mean(0)) / (x.std(0) + 1e-6)
+  expected = ridge.predict(probe, zt) * y.std() + y.mean()
+  np.testing.assert_allclose(regression.predict(res, xt), expected,
+                             rtol=1e-4, atol=1e-3)
+  with pytest.raises(ValueError, match="init"):
+    regression.fit(x, y, config=regression.TrainConfig(init="zeros"))

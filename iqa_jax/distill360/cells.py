@@ -103,7 +103,7 @@ def train_config(cfg, seed: int) -> regression.TrainConfig:
       pooling=cfg.pooling, hidden=cfg.hidden, weight_decay=cfg.weight_decay,
       schedule=cfg.schedule, standardise_targets=cfg.standardise_targets,
       ensemble=cfg.ensemble, early_stopping=cfg.early_stopping,
-      checkpoint_every=cfg.checkpoint_every)
+      checkpoint_every=cfg.checkpoint_every, init=cfg.mlp_init)
 
 
 def fit_predict(x, y, groups, val, x_test, cfg, *, seed: int,
@@ -128,6 +128,8 @@ def fit_predict(x, y, groups, val, x_test, cfg, *, seed: int,
                     folds=cfg.ridge_folds, seed=seed)
     return ridge.predict(res, x_test), 0, 0, time.perf_counter() - t0
   res = regression.fit(x, y, val=None if val is None else val[:3],
+                       groups=groups,
+                       val_groups=None if val is None else val[4],
                        config=train_config(cfg, seed),
                        checkpoint_dir=checkpoint_dir)
   seconds = time.perf_counter() - t0

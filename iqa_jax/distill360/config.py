@@ -76,8 +76,12 @@ KEYS = (
     ("schedule", "constant", "MLP: learning rate constant, or cosine "
      "(decays to 0 over max_epochs)"),
     ("standardise_targets", True, "MLP: regress z-scored image scores"),
-    ("ensemble", 1, "MLP: members trained from different seeds, "
+    ("ensemble", 2, "MLP: members trained from different seeds, "
      "predictions averaged"),
+    ("mlp_init", "ridge_val", "MLP: random (flax's initialisation), ridge "
+     "(start at the ridge probe's solution of the training patches) or "
+     "ridge_val (of the training and validation patches, as the probe; "
+     "regression.ridge_init)"),
     ("train_batch", 256, "MLP: patches per optimiser step"),
     ("max_epochs", 50, "MLP: epochs at most"),
     ("early_stopping", "loss", "MLP: the validation figure that picks the "

@@ -55,6 +55,11 @@ def validate(cfg) -> None:
                        f"got {cfg.schedule!r}.")
     if cfg.ensemble < 1 or cfg.hidden < 1 or cfg.train_batch < 1:
       raise ValueError("ensemble, hidden and train_batch must be >= 1.")
+    if cfg.mlp_init not in regression.INITS:
+      raise ValueError(f"mlp_init must be one of {regression.INITS}, got "
+                       f"{cfg.mlp_init!r}.")
+    if cfg.mlp_init != "random" and cfg.hidden < 2:
+      raise ValueError(f"mlp_init={cfg.mlp_init!r} needs hidden >= 2.")
     if not cfg.learning_rate > 0 or cfg.weight_decay < 0:
       raise ValueError("learning_rate must be > 0 and weight_decay >= 0.")
   elif not cfg.ridge_lambdas or any(v < 0 for v in cfg.ridge_lambdas):

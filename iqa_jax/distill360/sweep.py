@@ -32,7 +32,8 @@ __all__ = ["CANDIDATES", "inner_split", "sweep", "choose"]
 _BASE = {"regressor": "mlp", "hidden": 512, "learning_rate": 1e-3,
          "weight_decay": 0.0, "schedule": "constant",
          "standardise_targets": False, "early_stopping": "plcc",
-         "ensemble": 1, "train_batch": 256, "max_epochs": 50, "patience": 5}
+         "ensemble": 1, "train_batch": 256, "max_epochs": 50, "patience": 5,
+         "mlp_init": "random"}
 _Z_LOSS = {"standardise_targets": True, "early_stopping": "loss"}
 
 
@@ -55,6 +56,23 @@ CANDIDATES = {
         learning_rate=3e-4, weight_decay=10.0, train_batch=1024, **_Z_LOSS),
     "adamw 1e-4 wd 10, hidden 128, z, ES loss": _mlp(
         learning_rate=1e-4, weight_decay=10.0, hidden=128, **_Z_LOSS),
+    "adamw 1e-4 wd 10, hidden 128, z, ES loss, ridge init": _mlp(
+        learning_rate=1e-4, weight_decay=10.0, hidden=128, mlp_init="ridge",
+        **_Z_LOSS),
+    "adamw 1e-4 wd 10, hidden 128, z, ES loss, ridge init (train + val)":
+        _mlp(learning_rate=1e-4, weight_decay=10.0, hidden=128,
+             mlp_init="ridge_val", **_Z_LOSS),
+    "adamw 3e-5 wd 10, hidden 128, z, ES loss, ridge init (train + val)":
+        _mlp(learning_rate=3e-5, weight_decay=10.0, hidden=128,
+             mlp_init="ridge_val", **_Z_LOSS),
+    "adamw 1e-4 wd 10, hidden 128, z, ES loss, ridge init (train + val), "
+    "2 seeds": _mlp(learning_rate=1e-4, weight_decay=10.0, hidden=128,
+                    mlp_init="ridge_val", ensemble=2, **_Z_LOSS),
+    "adam 1e-4, hidden 128, z, ES loss, ridge init": _mlp(
+        learning_rate=1e-4, hidden=128, mlp_init="ridge", **_Z_LOSS),
+    "adamw 3e-5 wd 10, hidden 128, z, ES loss, ridge init": _mlp(
+        learning_rate=3e-5, weight_decay=10.0, hidden=128, mlp_init="ridge",
+        **_Z_LOSS),
     "adam 1e-4, cosine 20 epochs, z, no ES": _mlp(
         learning_rate=1e-4, schedule="cosine", max_epochs=20, patience=0,
         standardise_targets=True),
