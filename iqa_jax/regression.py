@@ -86,9 +86,8 @@ def ridge_init(model: Regressor, z, t, *, groups=None, seed: int = 0) -> float:
   inner folds over `groups`) is written into two hidden units, since
   ReLU(s u) / s - ReLU(-s u) / s = u (s balances the two layers' norms);
   the other units keep their random first layer and start with zero output
-  weights, so the MLP of Eq. 19 starts out equal to the probe and training
-  (early-stopped) moves it only where the validation error improves.
-  Returns the chosen penalty.
+  weights, so the MLP of Eq. 19 starts out computing the probe's function
+  and training starts from there. Returns the chosen penalty.
   """
   if model.hidden.kernel.shape[1] < 2:
     raise ValueError("init='ridge' needs at least 2 hidden units.")

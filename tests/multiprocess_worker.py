@@ -41,8 +41,8 @@ def main():
     cfg = regression.TrainConfig(batch_size=64, max_epochs=4, max_steps=30,
                                  patience=0, weight_decay=0.0,
                                  learning_rate=1e-3)
-    res = regression.fit(x[96:], y[96:], val=val, config=cfg,
-                         checkpoint_dir=out + ".ckpt")
+    res = regression.fit(x[96:], y[96:], val=val, groups=image[96:],
+                         config=cfg, checkpoint_dir=out + ".ckpt")
     pred = regression.predict(res, x)
     leaves = [np.asarray(v) for v in jax.tree.leaves(res.params)]
     if distributed.is_main():

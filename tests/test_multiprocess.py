@@ -62,7 +62,9 @@ def test_two_processes_train_the_regressor_as_one(tmp_path):
     assert rc == 0, log[-2000:]
     assert f"[process {i}/2] trained 30 steps on 2 devices" in log
   a, b = np.load(one), np.load(two)
-  assert sorted(a.files) == sorted(b.files) and len(a.files) == 5
+  # Two members (the default ensemble) of 4 arrays each, and the
+  # predictions.
+  assert sorted(a.files) == sorted(b.files) and len(a.files) == 9
   for k in a.files:     # parameters after 30 steps, and the predictions
     np.testing.assert_allclose(b[k], a[k], atol=1e-5, rtol=0)
 
