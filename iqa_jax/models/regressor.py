@@ -6,7 +6,8 @@
 q_j = w2^T ReLU(W1 e_j + b1) + b2, with 512 hidden units in the paper (the
 default here); distill360 uses 128, the winner of its regressor sweep. It
 is trained on the squared error against the parent image's score (Eq. 20,
-see `iqa_jax.regression`). The paper gives no further settings.
+see `iqa_jax.regression`, which by default starts it at the ridge probe's
+solution, `regression.ridge_init`). The paper gives no further settings.
 """
 
 from __future__ import annotations
