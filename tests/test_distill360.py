@@ -37,6 +37,7 @@ def tiny_cfg(tmp_path_factory):
   c.rates = (0.5, 1.0)
   c.folds = 3
   c.max_epochs = 3
+  c.ensemble = 1      # the two-member default is tested in test_regression
   c.progress = False
   c.lock()
   return c
